@@ -1,0 +1,1 @@
+//! Authentication and authorisation for Recozik (filled in by the auth issue).

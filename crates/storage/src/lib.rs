@@ -1,0 +1,1 @@
+//! Persistence for Recozik (filled in by the storage issue).
