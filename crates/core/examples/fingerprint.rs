@@ -13,13 +13,11 @@ fn main() -> std::process::ExitCode {
     let mut args = std::env::args_os().skip(1);
     while let Some(arg) = args.next() {
         if arg == "--length" {
-            match args.next().and_then(|v| v.to_str()?.parse().ok()) {
-                Some(seconds) => options.max_length_seconds = seconds,
-                None => {
-                    eprintln!("--length needs a number of seconds");
-                    return std::process::ExitCode::from(2);
-                }
-            }
+            let Some(seconds) = args.next().and_then(|v| v.to_str()?.parse().ok()) else {
+                eprintln!("--length needs a number of seconds");
+                return std::process::ExitCode::from(2);
+            };
+            options.max_length_seconds = seconds;
         } else {
             files.push(PathBuf::from(arg));
         }

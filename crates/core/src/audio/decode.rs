@@ -251,14 +251,8 @@ impl AudioSource {
     pub(crate) fn open(path: &Path) -> Result<Self, AudioError> {
         check_regular_file(path)?;
         super::init_ffmpeg();
-        let input = format::input(path).map_err(|error| open_error(path, &error))?;
-        let stream =
-            input
-                .streams()
-                .best(media::Type::Audio)
-                .ok_or_else(|| AudioError::NoAudioStream {
-                    path: path.to_owned(),
-                })?;
+        let input = format::input(path).map_err(|error| open_error(path, error))?;
+        let stream = best_audio_stream(&input, path)?;
         let stream_index = stream.index();
         let declared_duration_ms = declared_duration_ms(&input, &stream);
         let parameters = stream.parameters();
@@ -293,6 +287,29 @@ impl AudioSource {
             declared_duration_ms,
         })
     }
+}
+
+/// The stream FFmpeg considers the main audio stream, or why there is none.
+pub(crate) fn best_audio_stream<'a>(
+    input: &'a format::context::Input,
+    path: &Path,
+) -> Result<format::stream::Stream<'a>, AudioError> {
+    if let Some(stream) = input.streams().best(media::Type::Audio) {
+        return Ok(stream);
+    }
+    let owned = || path.to_owned();
+    let mut streams = input.streams().peekable();
+    if streams.peek().is_none() {
+        // FFmpeg guessed a format (often from the extension alone) but found nothing in it.
+        return Err(AudioError::NotAudio { path: owned() });
+    }
+    if streams.any(|stream| stream.parameters().medium() == media::Type::Audio) {
+        return Err(AudioError::Corrupt {
+            path: owned(),
+            detail: "the audio stream's parameters cannot be read".to_owned(),
+        });
+    }
+    Err(AudioError::NoAudioStream { path: owned() })
 }
 
 pub(crate) fn codec_name(id: codec::Id) -> String {
@@ -344,7 +361,7 @@ pub(crate) fn check_regular_file(path: &Path) -> Result<(), AudioError> {
 
 /// The file exists and is readable (checked before), so FFmpeg failing to open it means it is
 /// not in any format FFmpeg knows.
-fn open_error(path: &Path, error: &ffmpeg_next::Error) -> AudioError {
+fn open_error(path: &Path, error: ffmpeg_next::Error) -> AudioError {
     tracing::debug!(path = %path.display(), %error, "FFmpeg cannot open the file");
     AudioError::NotAudio {
         path: path.to_owned(),

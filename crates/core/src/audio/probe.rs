@@ -1,10 +1,10 @@
 use std::path::Path;
 
-use ffmpeg_next::{DictionaryRef, format, media};
+use ffmpeg_next::{DictionaryRef, format};
 use serde::{Deserialize, Serialize};
 
 use super::AudioError;
-use super::decode::{check_regular_file, codec_name};
+use super::decode::{best_audio_stream, check_regular_file, codec_name};
 
 /// Tags embedded in a file, as far as FFmpeg can read them. Empty values are treated as absent.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,15 +71,9 @@ pub fn probe_file(path: &Path) -> Result<AudioInfo, AudioError> {
     let input = format::input(path).map_err(|_| AudioError::NotAudio {
         path: path.to_owned(),
     })?;
-    let stream =
-        input
-            .streams()
-            .best(media::Type::Audio)
-            .ok_or_else(|| AudioError::NoAudioStream {
-                path: path.to_owned(),
-            })?;
+    let stream = best_audio_stream(&input, path)?;
     let parameters = stream.parameters();
-    // SAFETY-free access: ffmpeg-next exposes the codec parameters only through a decoder context.
+    // ffmpeg-next exposes rate and channel count only through a decoder context.
     let context =
         ffmpeg_next::codec::Context::from_parameters(parameters.clone()).map_err(|error| {
             AudioError::Corrupt {

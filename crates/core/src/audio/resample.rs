@@ -189,7 +189,7 @@ impl Resampler {
                 self.ctx,
                 &raw mut out_plane,
                 capacity as i32,
-                input as _,
+                input.cast(),
                 in_samples,
             );
             if written < 0 {

@@ -1,0 +1,132 @@
+//! `cargo xtask bench …`: measurements printed for docs/benchmarks.md. Benchmarks measure and
+//! print; they never fail on a threshold.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+
+use crate::setup::{self, Purpose};
+use crate::util;
+
+#[derive(Debug, Subcommand)]
+pub enum Which {
+    /// Our fingerprinting vs fpcalc on a 4-minute MP3 and a 4-minute FLAC.
+    Fingerprint {
+        /// Runs per tool and file.
+        #[arg(long, default_value_t = 7)]
+        runs: usize,
+    },
+}
+
+pub fn run(which: &Which) -> anyhow::Result<()> {
+    setup::ensure(Purpose::Test)?;
+    match which {
+        Which::Fingerprint { runs } => fingerprint(*runs),
+    }
+}
+
+fn median(samples: &mut [Duration]) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn time_command(command: &mut Command) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    let out = command
+        .output()
+        .with_context(|| format!("cannot run {}", util::describe(command)))?;
+    let elapsed = start.elapsed();
+    // fpcalc exits with 3 after a complete result on FFmpeg 5 (see fixtures.rs).
+    let code = out.status.code().unwrap_or(-1);
+    if code != 0 && code != 3 {
+        bail!(
+            "{} failed: {}",
+            util::describe(command),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(elapsed)
+}
+
+fn fingerprint(runs: usize) -> anyhow::Result<()> {
+    let root = util::workspace_root();
+    util::run_status(util::cargo().current_dir(&root).args([
+        "build",
+        "--release",
+        "--quiet",
+        "--package",
+        "recozik_core",
+        "--example",
+        "fingerprint",
+    ]))?;
+    let ours = target_dir(&root).join("release/examples/fingerprint");
+    let work = std::env::temp_dir().join(format!("recozik-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&work)?;
+    let files = [
+        make_four_minutes(
+            &work,
+            "bench_4min.mp3",
+            &["-c:a", "libmp3lame", "-b:a", "192k"],
+        )?,
+        make_four_minutes(&work, "bench_4min.flac", &["-c:a", "flac"])?,
+    ];
+    println!(
+        "| file | ours (median) | fpcalc (median) | ours/fpcalc | ffmpeg decode of 120 s alone |"
+    );
+    println!("|---|---|---|---|---|");
+    for file in &files {
+        let (mut mine, mut theirs, mut floor) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..runs {
+            // Alternate the tools so that neither always runs with a warmer cache.
+            mine.push(time_command(Command::new(&ours).arg(file))?);
+            theirs.push(time_command(
+                Command::new("fpcalc").args(["-length", "120"]).arg(file),
+            )?);
+            floor.push(time_command(
+                Command::new("ffmpeg")
+                    .args(["-hide_banner", "-loglevel", "error", "-t", "120", "-i"])
+                    .arg(file)
+                    .args(["-f", "null", "-"]),
+            )?);
+        }
+        let (m, t, f) = (median(&mut mine), median(&mut theirs), median(&mut floor));
+        println!(
+            "| {} | {:.1} ms | {:.1} ms | {:.2} | {:.1} ms |",
+            file.file_name().unwrap_or_default().to_string_lossy(),
+            m.as_secs_f64() * 1e3,
+            t.as_secs_f64() * 1e3,
+            m.as_secs_f64() / t.as_secs_f64(),
+            f.as_secs_f64() * 1e3,
+        );
+    }
+    std::fs::remove_dir_all(&work).ok();
+    Ok(())
+}
+
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
+}
+
+fn make_four_minutes(dir: &Path, name: &str, codec: &[&str]) -> anyhow::Result<PathBuf> {
+    let path = dir.join(name);
+    let source = "aevalsrc=exprs='0.3*sin(2*PI*(220+55*floor(mod(t*2\\,8)))*t)+0.2*sin(2*PI*(330+40*floor(mod(t*3\\,5)))*t)|0.3*sin(2*PI*(260+50*floor(mod(t*2.5\\,6)))*t)+0.1*sin(2*PI*700*t)':s=44100:d=240";
+    util::run_status(
+        Command::new("ffmpeg")
+            .args([
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                source,
+            ])
+            .args(codec)
+            .arg(&path),
+    )?;
+    Ok(path)
+}
