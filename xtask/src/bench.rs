@@ -78,7 +78,8 @@ fn fingerprint(runs: usize) -> anyhow::Result<()> {
     );
     println!("|---|---|---|---|---|");
     for file in &files {
-        let (mut mine, mut theirs, mut floor) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut mine, mut theirs, mut floor, mut cli) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for _ in 0..runs {
             // Alternate the tools so that neither always runs with a warmer cache.
             mine.push(time_command(Command::new(&ours).arg(file))?);
@@ -92,14 +93,20 @@ fn fingerprint(runs: usize) -> anyhow::Result<()> {
                     .args(["-f", "null", "-"]),
             )?);
         }
-        let (m, t, f) = (median(&mut mine), median(&mut theirs), median(&mut floor));
+        let (m, t, f, c) = (
+            median(&mut mine),
+            median(&mut theirs),
+            median(&mut floor),
+            median(&mut cli),
+        );
         println!(
-            "| {} | {:.1} ms | {:.1} ms | {:.2} | {:.1} ms |",
+            "| {} | {:.1} ms | {:.1} ms | {:.2} | {:.1} ms | {:.1} ms |",
             file.file_name().unwrap_or_default().to_string_lossy(),
             m.as_secs_f64() * 1e3,
             t.as_secs_f64() * 1e3,
             m.as_secs_f64() / t.as_secs_f64(),
             f.as_secs_f64() * 1e3,
+            c.as_secs_f64() * 1e3,
         );
     }
     std::fs::remove_dir_all(&work).ok();

@@ -6,6 +6,7 @@
 //! crate.
 
 pub mod routes;
+pub mod settings;
 
 use actix_web::web;
 

@@ -13,3 +13,31 @@ pub mod fingerprint;
 
 pub use audio::{AudioError, AudioInfo, AudioTags, probe_file};
 pub use fingerprint::{Fingerprint, FingerprintOptions, fingerprint_file};
+
+pub mod acoustid;
+pub mod audd;
+pub mod cache;
+pub mod http;
+pub mod identify;
+mod json;
+pub mod matches;
+pub mod metadata;
+pub mod musicbrainz;
+pub mod policy;
+
+pub use acoustid::{AcoustIdClient, AcoustIdConfig, AcoustIdError};
+pub use audd::{
+    AudDClient, AudDConfig, AudDEndpoint, AudDError, AudDMode, AudDOptions, EnterpriseParams,
+};
+pub use cache::{CacheError, CachedLookup, LookupCache, LookupKey, MatchSource, MemoryLookupCache};
+pub use http::{ConfigError, RetrySettings, Secret};
+pub use identify::{
+    IdentifyError, IdentifyHooks, IdentifyRequest, IdentifyResult, MusicBrainzOptions, NoProgress,
+    ProgressLevel, ProgressSink, Service, Services, ServicesConfig, UpstreamError, identify,
+};
+pub use matches::{Match, Release, merge_matches};
+pub use metadata::EmbeddedMetadata;
+pub use musicbrainz::{MusicBrainzClient, MusicBrainzConfig, MusicBrainzError};
+pub use policy::{
+    AccessPolicy, AllowAll, Feature, PolicyError, QuotaPolicy, QuotaScope, Unlimited,
+};

@@ -1,0 +1,712 @@
+//! The identify pipeline: fingerprint a file, look it up (cache, AcoustID, AudD), enrich it from
+//! MusicBrainz, fall back to its own tags, and report what happened.
+//!
+//! Order of operations (identify-pipeline spec §7, with its §11 fixes):
+//! 1. `identify` must be permitted.
+//! 2. Fingerprint (on a blocking thread).
+//! 3. Cache lookup unless refreshing; a hit (never an empty list) skips every service.
+//! 4. AudD first when it is available and preferred.
+//! 5. AcoustID when nothing matched yet (consuming `acoustid_lookup`). A failure does not abort
+//!    when AudD can still be tried: it is reported, and AudD runs.
+//! 6. AudD when nothing matched and it has not run yet.
+//! 7. MusicBrainz enrichment of the best matches, when enabled and permitted.
+//! 8. Embedded tags when nothing matched.
+//!
+//! Optional stages (AudD, MusicBrainz) that are denied or over quota are skipped with a note
+//! instead of failing the whole identification.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::acoustid::{AcoustIdClient, AcoustIdConfig, AcoustIdError};
+use crate::audd::{AudDClient, AudDConfig, AudDEndpoint, AudDError, AudDOptions};
+use crate::audio::AudioError;
+use crate::cache::{CachedLookup, LookupCache, LookupKey, MatchSource};
+use crate::fingerprint::{Fingerprint, FingerprintOptions, fingerprint_file};
+use crate::http::{ConfigError, Secret};
+use crate::matches::Match;
+use crate::metadata::{EmbeddedMetadata, read_embedded_metadata};
+use crate::musicbrainz::{MusicBrainzClient, MusicBrainzConfig, is_mbid};
+use crate::policy::{
+    AccessPolicy, AllowAll, Feature, PolicyError, QuotaPolicy, QuotaScope, Unlimited,
+};
+
+/// The note set when AudD supplied the final matches.
+pub const AUDD_NOTE: &str = "Source: AudD.";
+
+/// Settings of every remote service.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServicesConfig {
+    pub acoustid: AcoustIdConfig,
+    pub audd: AudDConfig,
+    pub musicbrainz: MusicBrainzConfig,
+}
+
+/// The service clients. Build once per process and clone: clones share the AcoustID and
+/// MusicBrainz throttles, which is what keeps the whole process within their rate limits.
+#[derive(Debug, Clone)]
+pub struct Services {
+    pub acoustid: AcoustIdClient,
+    pub audd: AudDClient,
+    pub musicbrainz: MusicBrainzClient,
+}
+
+impl Services {
+    pub fn new(config: &ServicesConfig) -> Result<Self, ConfigError> {
+        Ok(Self {
+            acoustid: AcoustIdClient::new(&config.acoustid)?,
+            audd: AudDClient::new(&config.audd)?,
+            musicbrainz: MusicBrainzClient::new(&config.musicbrainz)?,
+        })
+    }
+}
+
+/// How one identification uses MusicBrainz.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MusicBrainzOptions {
+    pub enabled: bool,
+    /// Look a match up only when its title or artist is missing.
+    pub enrich_missing_only: bool,
+    /// Only the best `max_matches` matches are enriched (each lookup takes a second).
+    pub max_matches: usize,
+}
+
+impl Default for MusicBrainzOptions {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            enrich_missing_only: true,
+            max_matches: 3,
+        }
+    }
+}
+
+/// One identification.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdentifyRequest {
+    pub audio_path: PathBuf,
+    pub acoustid_api_key: Secret,
+    pub fingerprint: FingerprintOptions,
+    /// Skip the cache read (results are still stored).
+    pub refresh_cache: bool,
+    pub cache_enabled: bool,
+    /// Age limit of cached results, in hours (at least 1).
+    pub cache_ttl_hours: u32,
+    /// Report the file's tags when nothing matched.
+    pub metadata_fallback: bool,
+    pub audd: AudDOptions,
+    pub musicbrainz: MusicBrainzOptions,
+}
+
+impl IdentifyRequest {
+    pub fn new(audio_path: impl Into<PathBuf>, acoustid_api_key: impl Into<Secret>) -> Self {
+        Self {
+            audio_path: audio_path.into(),
+            acoustid_api_key: acoustid_api_key.into(),
+            fingerprint: FingerprintOptions::default(),
+            refresh_cache: false,
+            cache_enabled: true,
+            cache_ttl_hours: 24,
+            metadata_fallback: true,
+            audd: AudDOptions::default(),
+            musicbrainz: MusicBrainzOptions::default(),
+        }
+    }
+
+    fn cache_ttl(&self) -> Duration {
+        Duration::from_secs(u64::from(self.cache_ttl_hours.max(1)) * 3600)
+    }
+}
+
+/// The outcome of an identification; serialises to the web API's `IdentifyResult`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IdentifyResult {
+    pub matches: Vec<Match>,
+    pub match_source: Option<MatchSource>,
+    pub metadata: Option<EmbeddedMetadata>,
+    pub audd_note: Option<String>,
+    pub audd_error: Option<String>,
+    pub fingerprint: String,
+    pub duration_seconds: f64,
+}
+
+/// A remote service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Service {
+    #[serde(rename = "acoustid")]
+    AcoustId,
+    #[serde(rename = "audd")]
+    AudD,
+    #[serde(rename = "musicbrainz")]
+    MusicBrainz,
+}
+
+/// A failure of a remote service that ended the identification.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UpstreamError {
+    #[error(transparent)]
+    AcoustId(#[from] AcoustIdError),
+    #[error(transparent)]
+    AudD(#[from] AudDError),
+}
+
+impl UpstreamError {
+    pub fn service(&self) -> Service {
+        match self {
+            Self::AcoustId(_) => Service::AcoustId,
+            Self::AudD(_) => Service::AudD,
+        }
+    }
+
+    /// The service's own error code, when it sent one.
+    pub fn service_code(&self) -> Option<i64> {
+        match self {
+            Self::AcoustId(error) => error.service_code(),
+            Self::AudD(error) => error.service_code(),
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::AcoustId(error) => error.code(),
+            Self::AudD(error) => error.code(),
+        }
+    }
+}
+
+/// Why an identification failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IdentifyError {
+    /// The caller may not use `feature` (the web API answers 403).
+    #[error("{message}")]
+    Denied { feature: Feature, message: String },
+    /// The caller's quota for `scope` is used up (the web API answers 429).
+    #[error("{message}")]
+    QuotaExceeded {
+        scope: QuotaScope,
+        message: String,
+        resets_at: Option<SystemTime>,
+    },
+    /// The file cannot be decoded or fingerprinted.
+    #[error(transparent)]
+    BadAudio(#[from] AudioError),
+    /// A remote service failed and nothing else could answer.
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    #[error("configuration error: {0}")]
+    Config(String),
+    /// The access or quota backend failed.
+    #[error("{0}")]
+    PolicyUnavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl IdentifyError {
+    /// A stable, machine-readable name for the failure.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Denied { .. } => "access_denied",
+            Self::QuotaExceeded { .. } => "quota_exceeded",
+            Self::BadAudio(error) => error.code(),
+            Self::Upstream(error) => error.code(),
+            Self::Config(_) => "configuration_error",
+            Self::PolicyUnavailable(_) => "policy_unavailable",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+}
+
+impl From<PolicyError> for IdentifyError {
+    fn from(error: PolicyError) -> Self {
+        match error {
+            PolicyError::Denied { feature, message } => Self::Denied { feature, message },
+            PolicyError::QuotaExceeded {
+                scope,
+                message,
+                resets_at,
+            } => Self::QuotaExceeded {
+                scope,
+                message,
+                resets_at,
+            },
+            other @ PolicyError::Unavailable { .. } => Self::PolicyUnavailable(other.to_string()),
+        }
+    }
+}
+
+impl From<ConfigError> for IdentifyError {
+    fn from(error: ConfigError) -> Self {
+        Self::Config(error.to_string())
+    }
+}
+
+/// Severity of a progress message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProgressLevel {
+    Info,
+    Warning,
+    Error,
+}
+
+/// Receives the human-readable messages a job shows while it runs.
+pub trait ProgressSink: Send + Sync {
+    fn report(&self, level: ProgressLevel, message: &str);
+}
+
+impl<F> ProgressSink for F
+where
+    F: Fn(ProgressLevel, &str) + Send + Sync,
+{
+    fn report(&self, level: ProgressLevel, message: &str) {
+        self(level, message);
+    }
+}
+
+/// Discards progress messages.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProgress;
+
+impl ProgressSink for NoProgress {
+    fn report(&self, _level: ProgressLevel, _message: &str) {}
+}
+
+/// The injection points of [`identify`]. `Default` allows everything, meters nothing, caches
+/// nothing and reports nothing.
+#[derive(Clone, Copy)]
+pub struct IdentifyHooks<'a> {
+    pub access: &'a dyn AccessPolicy,
+    pub quota: &'a dyn QuotaPolicy,
+    pub cache: Option<&'a dyn LookupCache>,
+    pub progress: &'a dyn ProgressSink,
+}
+
+impl Default for IdentifyHooks<'_> {
+    fn default() -> Self {
+        Self {
+            access: &AllowAll,
+            quota: &Unlimited,
+            cache: None,
+            progress: &NoProgress,
+        }
+    }
+}
+
+impl std::fmt::Debug for IdentifyHooks<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdentifyHooks")
+            .field("cache", &self.cache.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> IdentifyHooks<'a> {
+    #[must_use]
+    pub fn with_access(mut self, access: &'a dyn AccessPolicy) -> Self {
+        self.access = access;
+        self
+    }
+
+    #[must_use]
+    pub fn with_quota(mut self, quota: &'a dyn QuotaPolicy) -> Self {
+        self.quota = quota;
+        self
+    }
+
+    #[must_use]
+    pub fn with_cache(mut self, cache: &'a dyn LookupCache) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    #[must_use]
+    pub fn with_progress(mut self, progress: &'a dyn ProgressSink) -> Self {
+        self.progress = progress;
+        self
+    }
+}
+
+/// Identifies `request.audio_path`. See the module documentation for the order of operations.
+pub async fn identify(
+    services: &Services,
+    request: &IdentifyRequest,
+    hooks: &IdentifyHooks<'_>,
+) -> Result<IdentifyResult, IdentifyError> {
+    Run {
+        services,
+        request,
+        hooks,
+        audd_note: None,
+        audd_error: None,
+        audd_attempted: false,
+    }
+    .execute()
+    .await
+}
+
+/// Computes a fingerprint on a blocking thread.
+pub async fn fingerprint_blocking(
+    path: PathBuf,
+    options: FingerprintOptions,
+) -> Result<Fingerprint, IdentifyError> {
+    tokio::task::spawn_blocking(move || fingerprint_file(&path, &options))
+        .await
+        .map_err(|error| IdentifyError::Internal(format!("fingerprinting stopped: {error}")))?
+        .map_err(IdentifyError::BadAudio)
+}
+
+struct Run<'r> {
+    services: &'r Services,
+    request: &'r IdentifyRequest,
+    hooks: &'r IdentifyHooks<'r>,
+    audd_note: Option<String>,
+    audd_error: Option<String>,
+    audd_attempted: bool,
+}
+
+impl Run<'_> {
+    fn info(&self, message: &str) {
+        tracing::debug!(message, "identify");
+        self.hooks.progress.report(ProgressLevel::Info, message);
+    }
+
+    fn warn(&self, message: &str) {
+        tracing::info!(message, "identify");
+        self.hooks.progress.report(ProgressLevel::Warning, message);
+    }
+
+    fn cache(&self) -> Option<&dyn LookupCache> {
+        self.hooks.cache.filter(|_| self.request.cache_enabled)
+    }
+
+    async fn execute(mut self) -> Result<IdentifyResult, IdentifyError> {
+        let request = self.request;
+        self.hooks.access.ensure_feature(Feature::Identify).await?;
+
+        self.info("Computing the audio fingerprint.");
+        let fingerprint =
+            fingerprint_blocking(request.audio_path.clone(), request.fingerprint).await?;
+        let key = LookupKey::new(&fingerprint.fingerprint, fingerprint.duration_seconds);
+
+        let mut matches: Vec<Match> = Vec::new();
+        let mut source: Option<MatchSource> = None;
+        let mut cache_hit = false;
+        if let Some(cache) = self.cache().filter(|_| !request.refresh_cache) {
+            match cache.get(&key, request.cache_ttl()).await {
+                Ok(Some(entry)) if !entry.matches.is_empty() => {
+                    self.info("Using the cached lookup result.");
+                    matches = entry.matches;
+                    source = Some(entry.source);
+                    cache_hit = true;
+                }
+                Ok(_) => {}
+                Err(error) => self.warn(&format!("{error}; continuing without it.")),
+            }
+        }
+
+        let audd_available = request.audd.available();
+        if !cache_hit && audd_available && request.audd.prefer {
+            let found = self.run_audd(true).await;
+            if !found.is_empty() {
+                matches = found;
+                source = Some(MatchSource::AudD);
+                self.store(&key, MatchSource::AudD, &matches).await;
+            }
+        }
+
+        let mut acoustid_failure: Option<IdentifyError> = None;
+        if matches.is_empty() && !cache_hit {
+            match self.run_acoustid(&fingerprint).await {
+                Ok(found) if !found.is_empty() => {
+                    matches = found;
+                    source = Some(MatchSource::AcoustId);
+                    self.store(&key, MatchSource::AcoustId, &matches).await;
+                }
+                Ok(_) => self.info("AcoustID found no match."),
+                Err(error @ IdentifyError::QuotaExceeded { .. }) => return Err(error),
+                Err(error) => acoustid_failure = Some(error),
+            }
+        }
+
+        if matches.is_empty() && audd_available && !self.audd_attempted {
+            if let Some(failure) = &acoustid_failure {
+                self.warn(&format!("AcoustID lookup failed: {failure}. Trying AudD."));
+            }
+            let found = self.run_audd(false).await;
+            if !found.is_empty() {
+                matches = found;
+                source = Some(MatchSource::AudD);
+                self.store(&key, MatchSource::AudD, &matches).await;
+            }
+        }
+
+        if let Some(failure) = acoustid_failure
+            && matches.is_empty()
+        {
+            return Err(failure);
+        }
+
+        if let Some(found_source) = source.filter(|_| request.musicbrainz.enabled)
+            && self.enrich(&mut matches).await
+        {
+            self.store(&key, found_source, &matches).await;
+        }
+
+        let metadata = if matches.is_empty() && request.metadata_fallback {
+            let path = request.audio_path.clone();
+            let metadata = tokio::task::spawn_blocking(move || read_embedded_metadata(&path))
+                .await
+                .ok()
+                .flatten();
+            if metadata.is_some() {
+                self.info("No matches found; embedded metadata recorded.");
+            }
+            metadata
+        } else {
+            None
+        };
+        if matches.is_empty() {
+            source = None;
+        }
+
+        Ok(IdentifyResult {
+            matches,
+            match_source: source,
+            metadata,
+            audd_note: self.audd_note,
+            audd_error: self.audd_error,
+            fingerprint: fingerprint.fingerprint,
+            duration_seconds: fingerprint.duration_seconds,
+        })
+    }
+
+    async fn store(&self, key: &LookupKey, source: MatchSource, matches: &[Match]) {
+        let Some(cache) = self.cache() else {
+            return;
+        };
+        if matches.is_empty() {
+            return;
+        }
+        let entry = CachedLookup {
+            source,
+            matches: matches.to_vec(),
+            stored_at: SystemTime::now(),
+        };
+        if let Err(error) = cache.put(key, entry).await {
+            self.warn(&format!("{error}; the result was not cached."));
+        }
+    }
+
+    async fn run_acoustid(&self, fingerprint: &Fingerprint) -> Result<Vec<Match>, IdentifyError> {
+        let key = &self.request.acoustid_api_key;
+        if key.is_empty() {
+            return Err(IdentifyError::Config(
+                AcoustIdError::MissingApiKey.to_string(),
+            ));
+        }
+        self.hooks
+            .quota
+            .consume(QuotaScope::AcoustidLookup, 1)
+            .await?;
+        self.info("Looking the fingerprint up on AcoustID.");
+        match self
+            .services
+            .acoustid
+            .lookup(key, &fingerprint.fingerprint, fingerprint.duration_seconds)
+            .await
+        {
+            Ok(found) => Ok(found),
+            Err(error) => {
+                if error.is_transient() {
+                    self.hooks.quota.refund(QuotaScope::AcoustidLookup, 1).await;
+                }
+                Err(UpstreamError::AcoustId(error).into())
+            }
+        }
+    }
+
+    /// One AudD run: the primary endpoint, then the other one when the first found nothing and
+    /// the enterprise fallback is on. Failures are recorded in `audd_error`, never raised.
+    async fn run_audd(&mut self, acoustid_follows: bool) -> Vec<Match> {
+        self.audd_attempted = true;
+        if let Err(error) = self.hooks.access.ensure_feature(Feature::Audd).await {
+            self.warn(&format!("AudD skipped: {error}."));
+            self.audd_error = Some(error.to_string());
+            return Vec::new();
+        }
+        let options = &self.request.audd;
+        let primary = options.primary_endpoint();
+        let found = self.audd_attempt(primary, acoustid_follows).await;
+        if !found.is_empty() || !options.enterprise_fallback {
+            return found;
+        }
+        self.info(&format!(
+            "AudD {primary} found nothing; trying the {} endpoint.",
+            primary.other()
+        ));
+        self.audd_attempt(primary.other(), acoustid_follows).await
+    }
+
+    async fn audd_attempt(&mut self, endpoint: AudDEndpoint, acoustid_follows: bool) -> Vec<Match> {
+        let scope = match endpoint {
+            AudDEndpoint::Standard => QuotaScope::AuddStandardLookup,
+            AudDEndpoint::Enterprise => QuotaScope::AuddEnterpriseLookup,
+        };
+        if let Err(error) = self.hooks.quota.consume(scope, 1).await {
+            self.warn(&format!("AudD skipped: {error}."));
+            self.audd_error = Some(error.to_string());
+            return Vec::new();
+        }
+        let outcome = match endpoint {
+            AudDEndpoint::Standard => self.audd_standard().await,
+            AudDEndpoint::Enterprise => {
+                self.info("Sending the whole file to the AudD enterprise endpoint.");
+                self.services
+                    .audd
+                    .recognize_enterprise(
+                        &self.request.audd.token,
+                        &self.request.audio_path,
+                        &self.request.audd.params,
+                    )
+                    .await
+            }
+        };
+        match outcome {
+            Ok(found) => {
+                if found.is_empty() {
+                    self.info(&format!("AudD {endpoint} found no match."));
+                } else {
+                    self.audd_note = Some(AUDD_NOTE.to_owned());
+                }
+                found
+            }
+            Err(error) => {
+                if !served(&error) {
+                    self.hooks.quota.refund(scope, 1).await;
+                }
+                if acoustid_follows && endpoint == AudDEndpoint::Standard {
+                    self.warn(&format!(
+                        "AudD lookup failed: {error}. Falling back to AcoustID."
+                    ));
+                } else {
+                    self.warn(&format!("AudD lookup failed: {error}."));
+                }
+                self.audd_error = Some(error.to_string());
+                Vec::new()
+            }
+        }
+    }
+
+    async fn audd_standard(&self) -> Result<Vec<Match>, AudDError> {
+        let options = &self.request.audd;
+        let offset = options.snippet_offset_seconds.max(0.0);
+        if offset > 0.0 {
+            self.info(&format!(
+                "Preparing AudD snippet (~12s, mono 16 kHz) starting at ~{offset:.2}s before upload."
+            ));
+        } else {
+            self.info("Preparing AudD snippet (~12s, mono 16 kHz) before upload.");
+        }
+        let snippet = self
+            .services
+            .audd
+            .prepare_snippet(&self.request.audio_path, offset)
+            .await?;
+        if let Some(minimum) = options.snippet_min_rms
+            && snippet.info.rms < minimum
+        {
+            self.warn(&format!(
+                "AudD snippet RMS is low (~{:.4}); consider adjusting the offset or using the enterprise endpoint.",
+                snippet.info.rms
+            ));
+        }
+        let name = self
+            .request
+            .audio_path
+            .file_name()
+            .map_or_else(|| "audio".to_owned(), |n| n.to_string_lossy().into_owned());
+        self.services
+            .audd
+            .recognize_snippet(&options.token, &snippet, &name)
+            .await
+    }
+
+    /// Fills missing fields of the best matches from MusicBrainz. Returns true when anything
+    /// changed.
+    async fn enrich(&self, matches: &mut [Match]) -> bool {
+        let options = &self.request.musicbrainz;
+        let mut ids: Vec<String> = Vec::new();
+        for candidate in matches.iter().take(options.max_matches) {
+            let complete = candidate.title.is_some() && candidate.artist.is_some();
+            let id = candidate.recording_id.trim().to_ascii_lowercase();
+            if is_mbid(&id) && !(options.enrich_missing_only && complete) && !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        if ids.is_empty() {
+            return false;
+        }
+        if let Err(error) = self
+            .hooks
+            .access
+            .ensure_feature(Feature::MusicbrainzEnrich)
+            .await
+        {
+            self.warn(&format!("MusicBrainz enrichment skipped: {error}."));
+            return false;
+        }
+        let cost = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+        if let Err(error) = self
+            .hooks
+            .quota
+            .consume(QuotaScope::MusicbrainzEnrich, cost)
+            .await
+        {
+            self.warn(&format!("MusicBrainz enrichment skipped: {error}."));
+            return false;
+        }
+        self.info("Completing the matches from MusicBrainz.");
+        let mut changed = false;
+        let mut failed = 0u32;
+        for id in &ids {
+            match self.services.musicbrainz.lookup_recording(id).await {
+                Ok(Some(recording)) => {
+                    for target in matches
+                        .iter_mut()
+                        .filter(|m| m.recording_id.trim().eq_ignore_ascii_case(id))
+                    {
+                        changed |= recording.fill_match(target);
+                    }
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    failed += 1;
+                    self.warn(&format!("MusicBrainz lookup failed for {id}: {error}."));
+                }
+            }
+        }
+        if failed > 0 {
+            self.hooks
+                .quota
+                .refund(QuotaScope::MusicbrainzEnrich, failed)
+                .await;
+        }
+        changed
+    }
+}
+
+/// Whether a failed AudD call was nevertheless served by AudD (and so should stay metered).
+fn served(error: &AudDError) -> bool {
+    match error {
+        AudDError::Service { .. } | AudDError::InvalidResponse { .. } => true,
+        AudDError::Http { status } => *status != 429 && *status < 500,
+        _ => false,
+    }
+}
