@@ -1,0 +1,331 @@
+//! Features, quota scopes and roles, and the validation of every list a client can write.
+//!
+//! # The empty feature list
+//!
+//! A principal whose feature list is **empty may use every feature** (upstream's meaning, kept
+//! for compatibility). Seeded accounts and tokens always get explicit lists. API docs must say
+//! so: `"allowed_features": []` means "all features", not "none".
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ValidationError;
+
+/// The role that unlocks admin endpoints and every job (case-sensitive).
+pub const ADMIN_ROLE: &str = "admin";
+/// The role of the seeded read-only account (no meaning of its own).
+pub const READONLY_ROLE: &str = "readonly";
+/// The default role of registered users (no meaning of its own).
+pub const USER_ROLE: &str = "user";
+
+/// A capability a principal may be allowed to use. Wire names are snake_case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Feature {
+    /// `identify`
+    Identify,
+    /// `identify_batch`
+    IdentifyBatch,
+    /// `rename`
+    Rename,
+    /// `audd`
+    Audd,
+    /// `musicbrainz_enrich`
+    MusicbrainzEnrich,
+}
+
+impl Feature {
+    /// Every feature, in enum (upstream declaration) order.
+    pub const ALL: [Feature; 5] = [
+        Feature::Identify,
+        Feature::IdentifyBatch,
+        Feature::Rename,
+        Feature::Audd,
+        Feature::MusicbrainzEnrich,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Identify => "identify",
+            Self::IdentifyBatch => "identify_batch",
+            Self::Rename => "rename",
+            Self::Audd => "audd",
+            Self::MusicbrainzEnrich => "musicbrainz_enrich",
+        }
+    }
+
+    /// `audd, identify, identify_batch, musicbrainz_enrich, rename` (sorted, as upstream).
+    pub fn valid_options() -> String {
+        let mut names: Vec<&str> = Self::ALL.iter().map(|f| f.as_str()).collect();
+        names.sort_unstable();
+        names.join(", ")
+    }
+}
+
+impl fmt::Display for Feature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Feature {
+    type Err = ValidationError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|f| f.as_str() == s)
+            .ok_or_else(|| ValidationError::UnknownFeature(s.to_owned()))
+    }
+}
+
+/// A metered use of an external service. Wire names are snake_case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuotaScope {
+    /// `acoustid_lookup`
+    AcoustidLookup,
+    /// `audd_standard_lookup`
+    AuddStandardLookup,
+    /// `audd_enterprise_lookup`
+    AuddEnterpriseLookup,
+    /// `musicbrainz_enrich`
+    MusicbrainzEnrich,
+}
+
+impl QuotaScope {
+    /// Every scope, in declaration order.
+    pub const ALL: [QuotaScope; 4] = [
+        QuotaScope::AcoustidLookup,
+        QuotaScope::AuddStandardLookup,
+        QuotaScope::AuddEnterpriseLookup,
+        QuotaScope::MusicbrainzEnrich,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AcoustidLookup => "acoustid_lookup",
+            Self::AuddStandardLookup => "audd_standard_lookup",
+            Self::AuddEnterpriseLookup => "audd_enterprise_lookup",
+            Self::MusicbrainzEnrich => "musicbrainz_enrich",
+        }
+    }
+
+    /// The scope names, sorted and comma-separated.
+    pub fn valid_options() -> String {
+        let mut names: Vec<&str> = Self::ALL.iter().map(|s| s.as_str()).collect();
+        names.sort_unstable();
+        names.join(", ")
+    }
+}
+
+impl fmt::Display for QuotaScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for QuotaScope {
+    type Err = ValidationError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|q| q.as_str() == s)
+            .ok_or_else(|| ValidationError::UnknownQuotaScope(s.to_owned()))
+    }
+}
+
+/// Quota limits as clients send and storage keeps them: scope name → limit (`None`: unlimited).
+pub type RawQuotaLimits = BTreeMap<String, Option<i64>>;
+
+/// Validates a feature list from a client: entries are trimmed, blanks dropped, unknown names
+/// rejected ([`ValidationError::UnknownFeature`]), then the list is de-duplicated and sorted by
+/// name. An empty result means "all features" (see the module docs).
+pub fn normalize_features<S: AsRef<str>>(input: &[S]) -> Result<Vec<Feature>, ValidationError> {
+    let mut set = BTreeSet::new();
+    for entry in input {
+        let name = entry.as_ref().trim();
+        if name.is_empty() {
+            continue;
+        }
+        set.insert(name.parse::<Feature>()?);
+    }
+    let mut list: Vec<Feature> = set.into_iter().collect();
+    list.sort_by_key(|f| f.as_str());
+    Ok(list)
+}
+
+/// [`normalize_features`] returning the wire names, ready to store.
+pub fn normalize_feature_names<S: AsRef<str>>(input: &[S]) -> Result<Vec<String>, ValidationError> {
+    Ok(normalize_features(input)?
+        .into_iter()
+        .map(|f| f.as_str().to_owned())
+        .collect())
+}
+
+/// Validates quota limits from a client: keys are trimmed and must be known scopes
+/// ([`ValidationError::UnknownQuotaScope`]); limits must not be negative. `None` (JSON `null`)
+/// means unlimited. Returns the normalised map to store.
+pub fn normalize_quota_limits(input: &RawQuotaLimits) -> Result<RawQuotaLimits, ValidationError> {
+    let mut out = RawQuotaLimits::new();
+    for (key, limit) in input {
+        let scope: QuotaScope = key.trim().parse()?;
+        if let Some(n) = limit
+            && *n < 0
+        {
+            return Err(ValidationError::NegativeQuotaLimit(
+                scope.as_str().to_owned(),
+            ));
+        }
+        out.insert(scope.as_str().to_owned(), *limit);
+    }
+    Ok(out)
+}
+
+/// Validates a role list from a client: entries are trimmed, blanks dropped, each must be 1–64
+/// characters among ASCII letters, digits, `_`, `-`, `.`, `:`; duplicates are removed (first
+/// occurrence kept). Roles are otherwise free-form; only [`ADMIN_ROLE`] has a meaning.
+pub fn normalize_roles<S: AsRef<str>>(input: &[S]) -> Result<Vec<String>, ValidationError> {
+    let mut out: Vec<String> = Vec::new();
+    for entry in input {
+        let role = entry.as_ref().trim();
+        if role.is_empty() {
+            continue;
+        }
+        let valid = role.len() <= 64
+            && role
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'));
+        if !valid {
+            return Err(ValidationError::InvalidRole(role.to_owned()));
+        }
+        if !out.iter().any(|r| r == role) {
+            out.push(role.to_owned());
+        }
+    }
+    Ok(out)
+}
+
+/// Reads a stored feature list leniently (unknown names are skipped with a warning, never an
+/// error), sorted by name.
+pub(crate) fn features_from_stored(stored: &[String], owner: &str) -> Vec<Feature> {
+    let mut set = BTreeSet::new();
+    for name in stored {
+        if let Ok(f) = name.trim().parse::<Feature>() {
+            set.insert(f);
+        } else {
+            tracing::warn!(%owner, feature = %name, "ignoring unknown stored feature");
+        }
+    }
+    let mut list: Vec<Feature> = set.into_iter().collect();
+    list.sort_by_key(|f| f.as_str());
+    list
+}
+
+/// Reads stored quota limits leniently: unknown scopes skipped with a warning, `None` dropped
+/// (unlimited), negatives clamped to 0.
+pub(crate) fn limits_from_stored(
+    stored: &RawQuotaLimits,
+    owner: &str,
+) -> BTreeMap<QuotaScope, i64> {
+    let mut out = BTreeMap::new();
+    for (key, limit) in stored {
+        if let Ok(scope) = key.trim().parse::<QuotaScope>() {
+            if let Some(n) = limit {
+                out.insert(scope, (*n).max(0));
+            }
+        } else {
+            tracing::warn!(%owner, scope = %key, "ignoring unknown stored quota scope");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_names_round_trip_through_serde() {
+        for f in Feature::ALL {
+            let json = serde_json::to_string(&f).unwrap_or_default();
+            assert_eq!(json, format!("\"{}\"", f.as_str()));
+        }
+        for s in QuotaScope::ALL {
+            let json = serde_json::to_string(&s).unwrap_or_default();
+            assert_eq!(json, format!("\"{}\"", s.as_str()));
+        }
+    }
+
+    #[test]
+    fn features_are_trimmed_deduplicated_sorted() {
+        let got = normalize_feature_names(&[" rename", "identify", "", "identify", "audd "]);
+        assert_eq!(
+            got,
+            Ok(vec!["audd".into(), "identify".into(), "rename".into()])
+        );
+    }
+
+    #[test]
+    fn unknown_feature_has_upstream_text() {
+        let err = normalize_features(&["identify", "teleport"]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Unknown feature 'teleport'. Valid options: audd, identify, identify_batch, musicbrainz_enrich, rename"
+        );
+        assert_eq!(err.code(), "unknown_feature");
+    }
+
+    #[test]
+    fn quota_keys_and_values_are_validated() {
+        let mut ok = RawQuotaLimits::new();
+        ok.insert(" acoustid_lookup ".into(), Some(3));
+        ok.insert("musicbrainz_enrich".into(), None);
+        let got = normalize_quota_limits(&ok).unwrap_or_default();
+        assert_eq!(got.get("acoustid_lookup"), Some(&Some(3)));
+        assert_eq!(got.get("musicbrainz_enrich"), Some(&None));
+
+        let mut bad = RawQuotaLimits::new();
+        bad.insert("bogus".into(), Some(1));
+        assert_eq!(
+            normalize_quota_limits(&bad),
+            Err(ValidationError::UnknownQuotaScope("bogus".into()))
+        );
+        let mut neg = RawQuotaLimits::new();
+        neg.insert("acoustid_lookup".into(), Some(-1));
+        assert!(matches!(
+            normalize_quota_limits(&neg),
+            Err(ValidationError::NegativeQuotaLimit(_))
+        ));
+    }
+
+    #[test]
+    fn roles_are_validated_and_deduplicated() {
+        assert_eq!(
+            normalize_roles(&["admin", " operator ", "admin", ""]),
+            Ok(vec!["admin".to_owned(), "operator".to_owned()])
+        );
+        assert!(normalize_roles(&["has space"]).is_err());
+        assert!(normalize_roles(&["x".repeat(65)]).is_err());
+    }
+
+    #[test]
+    fn stored_values_are_read_leniently() {
+        let f = features_from_stored(&["rename".into(), "bogus".into(), "identify".into()], "u");
+        assert_eq!(f, vec![Feature::Identify, Feature::Rename]);
+        let mut raw = RawQuotaLimits::new();
+        raw.insert("acoustid_lookup".into(), Some(2));
+        raw.insert("bogus".into(), Some(1));
+        raw.insert("musicbrainz_enrich".into(), None);
+        let l = limits_from_stored(&raw, "u");
+        assert_eq!(l.len(), 1);
+        assert_eq!(l.get(&QuotaScope::AcoustidLookup), Some(&2));
+    }
+}
