@@ -1,17 +1,90 @@
 //! # recozik_api
 //!
 //! The HTTP shell of Recozik on actix-web: it extracts requests, calls `recozik_core`,
-//! `recozik_storage` and `recozik_auth`, and maps their results and errors to the HTTP contract.
-//! It owns no business rule of its own; anything worth testing without HTTP belongs in a library
-//! crate.
+//! `recozik_storage` and `recozik_auth`, and maps their results and errors to the HTTP contract
+//! in one place ([`error`]). It owns no business rule of its own; anything worth testing
+//! without HTTP belongs in a library crate.
+//!
+//! Embedding: build an [`AppState`] from [`Settings`], start the job workers with
+//! [`jobs::WorkerPool::start`], and mount the API on any `App` or scope with [`mount`]:
+//!
+//! ```no_run
+//! # async fn example() -> anyhow::Result<()> {
+//! use actix_web::{App, HttpServer, web};
+//! use recozik_api::{AppState, Settings, jobs::WorkerPool, mount};
+//!
+//! let settings = Settings::default();
+//! let state = web::block(move || AppState::build(settings)).await??;
+//! let workers = WorkerPool::start(state.clone());
+//! let app_state = state.clone();
+//! HttpServer::new(move || {
+//!     App::new().service(web::scope("/recozik").configure(|config| mount(config, app_state.clone())))
+//! })
+//! .bind(("127.0.0.1", 8080))?
+//! .run()
+//! .await?;
+//! workers.shutdown(std::time::Duration::from_secs(30)).await;
+//! # Ok(())
+//! # }
+//! ```
 
+pub mod adapters;
+pub mod error;
+pub mod extract;
+pub mod jobs;
+pub mod middleware;
+pub mod pipeline;
 pub mod routes;
 pub mod settings;
+pub mod state;
 
-use actix_web::web;
+use std::time::Duration;
 
-/// Mounts every Recozik route on `config`. Use it inside `App::configure` or inside a
-/// `web::scope("/prefix")` to embed the API in another actix-web application.
-pub fn configure(config: &mut web::ServiceConfig) {
+use actix_web::{App, HttpServer, web};
+
+pub use settings::{Settings, SettingsError, Sources};
+pub use state::{AppState, StartupError};
+
+/// Mounts the whole API (routes, state, extractor error handlers) on `config`: an `App` or a
+/// `web::scope("/any/prefix")` of another application.
+pub fn mount(config: &mut web::ServiceConfig, state: AppState) {
+    config.app_data(web::Data::new(state));
+    error::configure_extractors(config);
     routes::configure(config);
+}
+
+/// Runs the complete server until SIGINT/SIGTERM: opens the databases, seeds, starts the job
+/// workers, serves HTTP, then stops claiming jobs and lets running ones finish within the grace
+/// period.
+pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    let state = web::block(move || AppState::build(settings)).await??;
+    let workers = jobs::WorkerPool::start(state.clone());
+    let settings = state.settings.clone();
+    tracing::info!(host = %settings.host, port = settings.port, workers = settings.worker_count(), "recozik-web starting");
+
+    let app_state = state.clone();
+    let server = HttpServer::new(move || {
+        let settings = &app_state.settings;
+        App::new()
+            .wrap(middleware::security_headers(settings))
+            .wrap(middleware::cors(settings))
+            .wrap(tracing_actix_web::TracingLogger::default())
+            .configure(|config| mount(config, app_state.clone()))
+            .default_service(web::to(error::not_found))
+    })
+    .shutdown_timeout(settings.shutdown_grace_seconds)
+    .bind((settings.host.as_str(), settings.port))
+    .map_err(|error| {
+        anyhow::anyhow!(
+            "cannot listen on {}:{}: {error}",
+            settings.host,
+            settings.port
+        )
+    })?
+    .run();
+    let result = server.await;
+    workers
+        .shutdown(Duration::from_secs(settings.shutdown_grace_seconds))
+        .await;
+    result.map_err(Into::into)
 }

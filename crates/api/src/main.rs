@@ -5,7 +5,6 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use actix_web::{App, HttpServer};
 use clap::{Parser, Subcommand};
 use recozik_api::settings::{LogFormat, Settings, Sources};
 use tracing_subscriber::EnvFilter;
@@ -88,21 +87,7 @@ fn init_logging(settings: &Settings) -> anyhow::Result<()> {
 #[actix_web::main]
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     init_logging(&settings)?;
-    let address = (settings.host.clone(), settings.port);
-    tracing::info!(host = %settings.host, port = settings.port, "recozik-web listening");
-    HttpServer::new(|| App::new().configure(recozik_api::configure))
-        .bind(address)
-        .map_err(|error| {
-            anyhow::anyhow!(
-                "cannot listen on {}:{}: {error}",
-                settings.host,
-                settings.port
-            )
-        })?
-        .shutdown_timeout(settings.shutdown_grace_seconds)
-        .run()
-        .await?;
-    Ok(())
+    recozik_api::run(settings).await
 }
 
 fn healthcheck(settings: &Settings) -> ExitCode {

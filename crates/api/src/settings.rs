@@ -117,7 +117,7 @@ impl Default for Settings {
             audd_endpoint_standard: "https://api.audd.io".to_owned(),
             audd_endpoint_enterprise: "https://enterprise.audd.io".to_owned(),
             musicbrainz_enabled: true,
-            musicbrainz_endpoint: "https://musicbrainz.org/ws/2".to_owned(),
+            musicbrainz_endpoint: "https://musicbrainz.org".to_owned(),
             musicbrainz_app_name: "recozik-web".to_owned(),
             musicbrainz_app_version: "0".to_owned(),
             musicbrainz_contact: None,
@@ -349,6 +349,17 @@ impl Settings {
         }
         self.allowed_upload_extensions.retain(|e| e.len() > 1);
         self.security_hsts_max_age = self.security_hsts_max_age.max(0);
+        for origin in &mut self.cors_origins {
+            *origin = origin.trim_end_matches('/').to_owned();
+            if !is_exact_origin(origin) {
+                return Err(invalid(
+                    "cors_origins",
+                    format!(
+                        "`{origin}` is not an exact origin like https://app.example.com (wildcards are refused because credentials are allowed)"
+                    ),
+                ));
+            }
+        }
         if self.job_lease_seconds < 5 {
             return Err(invalid("job_lease_seconds", "must be at least 5"));
         }
@@ -414,6 +425,16 @@ impl Settings {
             std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
         }
     }
+}
+
+/// `scheme://host[:port]` with an http(s) scheme and nothing after the authority.
+fn is_exact_origin(origin: &str) -> bool {
+    let Some((scheme, rest)) = origin.split_once("://") else {
+        return false;
+    };
+    matches!(scheme, "http" | "https")
+        && !rest.is_empty()
+        && !rest.contains(['/', '*', '?', '#', ' ', '@'])
 }
 
 fn expand_home(path: &Path) -> PathBuf {
@@ -523,6 +544,11 @@ mod tests {
             ("RECOZIK_WEB_LOG_FORMAT", "xml"),
             ("RECOZIK_WEB_CORS_ORIGINS", "[not json"),
             ("RECOZIK_WEB_NO_SUCH_SETTING", "1"),
+            ("RECOZIK_WEB_CORS_ORIGINS", "*"),
+            (
+                "RECOZIK_WEB_CORS_ORIGINS",
+                "https://ok.example,https://bad.example/path",
+            ),
         ] {
             let error = load(&[(name, value)]).expect_err(name).to_string();
             assert!(error.contains(name), "{name}={value}: {error}");

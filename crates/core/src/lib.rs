@@ -21,6 +21,7 @@ pub mod http;
 pub mod identify;
 mod json;
 pub mod matches;
+pub mod media;
 pub mod metadata;
 pub mod musicbrainz;
 pub mod policy;

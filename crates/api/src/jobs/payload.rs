@@ -1,0 +1,232 @@
+//! What an upload job carries in its durable payload, and how a worker turns it back into a
+//! principal and an identify request when the job runs.
+//!
+//! The payload stores the request options of `POST /identify/upload` and a *reference* to the
+//! principal (user id plus how it authenticated), never a principal snapshot: roles, features
+//! and quotas are re-read when the job runs, so a revoked token, a deleted or deactivated user
+//! or a narrowed feature list applies to jobs still waiting in the queue.
+
+use std::path::Path;
+
+use recozik_auth::{AuthMethod, Principal};
+use recozik_core::{AudDMode, IdentifyRequest};
+use recozik_storage::{Database, tokens, users};
+use serde::{Deserialize, Serialize};
+
+use crate::settings::Settings;
+
+/// Current payload format version.
+pub const PAYLOAD_VERSION: u32 = 1;
+
+/// The options of an upload (web-api.md §6.4). `cache_enabled` and `cache_ttl_hours` cannot be
+/// sent with an upload: the settings decide them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UploadOptions {
+    pub refresh_cache: bool,
+    pub metadata_fallback: bool,
+    pub prefer_audd: bool,
+    pub force_audd_enterprise: bool,
+    /// `None`: AudD runs when a token is configured.
+    pub enable_audd: Option<bool>,
+}
+
+impl Default for UploadOptions {
+    fn default() -> Self {
+        Self {
+            refresh_cache: false,
+            metadata_fallback: true,
+            prefer_audd: false,
+            force_audd_enterprise: false,
+            enable_audd: None,
+        }
+    }
+}
+
+/// How the submitter authenticated, enough to find the credential again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SubmittedVia {
+    /// The session cookie (the session itself may have ended since: a job outlives a logout).
+    Session { session_id: i64, family_id: String },
+    /// An API token, by its public id (the job fails if the token was revoked meanwhile).
+    Token { token_id: String },
+}
+
+/// Who submitted the job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Submitter {
+    pub user_id: i64,
+    pub via: SubmittedVia,
+}
+
+impl Submitter {
+    pub fn of(principal: &Principal) -> Self {
+        let via = match &principal.method {
+            AuthMethod::Session {
+                session_id,
+                family_id,
+            } => SubmittedVia::Session {
+                session_id: *session_id,
+                family_id: family_id.clone(),
+            },
+            AuthMethod::Token { token_id } => SubmittedVia::Token {
+                token_id: token_id.clone(),
+            },
+        };
+        Self {
+            user_id: principal.user_id,
+            via,
+        }
+    }
+}
+
+/// The JSON stored in `jobs.payload` for an upload job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobPayload {
+    pub version: u32,
+    pub options: UploadOptions,
+    pub submitter: Submitter,
+}
+
+impl JobPayload {
+    pub fn new(options: UploadOptions, principal: &Principal) -> Self {
+        Self {
+            version: PAYLOAD_VERSION,
+            options,
+            submitter: Submitter::of(principal),
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        // A struct of plain fields always serialises.
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".to_owned())
+    }
+
+    pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+}
+
+/// Why the submitter's principal cannot be rebuilt; the texts are shown to the job's owner.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PrincipalError {
+    #[error("The account that submitted this job no longer exists")]
+    UserGone,
+    #[error("The account that submitted this job is disabled")]
+    UserDisabled,
+    #[error("The API token that submitted this job has been revoked")]
+    TokenRevoked,
+    #[error("The API token that submitted this job has expired")]
+    TokenExpired,
+    /// The database could not be read (logged; the job fails as an unexpected error).
+    #[error("storage failure: {0}")]
+    Storage(String),
+}
+
+impl From<recozik_storage::StorageError> for PrincipalError {
+    fn from(error: recozik_storage::StorageError) -> Self {
+        Self::Storage(error.to_string())
+    }
+}
+
+/// Rebuilds the submitter's principal from the auth database as it is now. Blocking.
+pub fn reload_principal(
+    auth_db: &Database,
+    submitter: &Submitter,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Principal, PrincipalError> {
+    let mut conn = auth_db.conn()?;
+    let user = users::get(&mut conn, submitter.user_id)?.ok_or(PrincipalError::UserGone)?;
+    if !user.is_active {
+        return Err(PrincipalError::UserDisabled);
+    }
+    match &submitter.via {
+        SubmittedVia::Session {
+            session_id,
+            family_id,
+        } => Ok(Principal::from_session(&user, *session_id, family_id)),
+        SubmittedVia::Token { token_id } => {
+            let token = tokens::find_by_public_id(&mut conn, token_id)?
+                .filter(|token| token.user_id == user.id)
+                .ok_or(PrincipalError::TokenRevoked)?;
+            if token.is_expired_at(now) {
+                return Err(PrincipalError::TokenExpired);
+            }
+            Ok(Principal::from_token(&token, &user))
+        }
+    }
+}
+
+/// The identify request of an upload job (web-api.md §9.1).
+pub fn identify_request(settings: &Settings, audio_path: &Path, options: &UploadOptions) -> IdentifyRequest {
+    let mut request = IdentifyRequest::new(audio_path, settings.acoustid_api_key.as_str());
+    request.refresh_cache = options.refresh_cache;
+    request.cache_enabled = settings.cache_enabled;
+    request.cache_ttl_hours = settings.cache_ttl_hours.max(1);
+    request.metadata_fallback = options.metadata_fallback;
+    let token = settings
+        .audd_token
+        .as_deref()
+        .map(str::trim)
+        .filter(|token| !token.is_empty());
+    let token_set = token.is_some();
+    request.audd.enabled = options.enable_audd.unwrap_or(token_set) && token_set;
+    request.audd.token = token.unwrap_or_default().into();
+    request.audd.prefer = options.prefer_audd;
+    request.audd.mode = AudDMode::Auto;
+    request.audd.force_enterprise = options.force_audd_enterprise;
+    request.audd.enterprise_fallback = true;
+    request.musicbrainz.enabled = settings.musicbrainz_enabled;
+    request.musicbrainz.enrich_missing_only = true;
+    request
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_round_trips_and_keeps_defaults() {
+        let payload = JobPayload {
+            version: PAYLOAD_VERSION,
+            options: UploadOptions {
+                prefer_audd: true,
+                enable_audd: Some(false),
+                ..UploadOptions::default()
+            },
+            submitter: Submitter {
+                user_id: 7,
+                via: SubmittedVia::Token {
+                    token_id: "tok_abc".to_owned(),
+                },
+            },
+        };
+        let text = payload.to_json();
+        assert!(text.contains(r#""kind":"token""#), "{text}");
+        assert_eq!(JobPayload::from_json(&text).ok(), Some(payload));
+        let partial = r#"{"version":1,"options":{},"submitter":{"user_id":1,"via":{"kind":"session","session_id":3,"family_id":"f"}}}"#;
+        let parsed = JobPayload::from_json(partial).ok();
+        assert_eq!(parsed.map(|p| p.options), Some(UploadOptions::default()));
+    }
+
+    #[test]
+    fn audd_needs_a_token_whatever_the_option() {
+        let mut settings = Settings::default();
+        let options = UploadOptions {
+            enable_audd: Some(true),
+            ..UploadOptions::default()
+        };
+        let request = identify_request(&settings, Path::new("/x.mp3"), &options);
+        assert!(!request.audd.enabled);
+        settings.audd_token = Some("tok".to_owned());
+        let request = identify_request(&settings, Path::new("/x.mp3"), &UploadOptions::default());
+        assert!(request.audd.enabled);
+        assert!(request.musicbrainz.enabled);
+        let off = UploadOptions {
+            enable_audd: Some(false),
+            ..UploadOptions::default()
+        };
+        assert!(!identify_request(&settings, Path::new("/x.mp3"), &off).audd.enabled);
+    }
+}

@@ -1,0 +1,103 @@
+//! Building identification requests from settings and client options (`spec` §9.1), and running
+//! them with a principal's policies. Shared by `from-path` and the upload jobs.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use recozik_auth::Principal;
+use recozik_core::audd::{AudDMode, AudDOptions};
+use recozik_core::identify::{IdentifyHooks, IdentifyRequest, MusicBrainzOptions, ProgressSink};
+use recozik_core::{IdentifyError, IdentifyResult};
+use serde::{Deserialize, Serialize};
+
+use crate::adapters::{DatabaseLookupCache, PrincipalPolicy};
+use crate::settings::Settings;
+use crate::state::AppState;
+
+/// What a client may choose per identification.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(clippy::struct_excessive_bools)] // the client's switches, as the API names them
+pub struct IdentifyOptions {
+    #[serde(default)]
+    pub refresh_cache: bool,
+    /// `None`: the `cache_enabled` setting.
+    #[serde(default)]
+    pub cache_enabled: Option<bool>,
+    /// `None`: the `cache_ttl_hours` setting.
+    #[serde(default)]
+    pub cache_ttl_hours: Option<u32>,
+    #[serde(default = "yes")]
+    pub metadata_fallback: bool,
+    #[serde(default)]
+    pub prefer_audd: bool,
+    #[serde(default)]
+    pub force_audd_enterprise: bool,
+    /// `None`: AudD is used whenever a token is configured.
+    #[serde(default)]
+    pub enable_audd: Option<bool>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The identification request for `audio_path` under these settings and options.
+pub fn build_request(
+    settings: &Settings,
+    audio_path: PathBuf,
+    options: &IdentifyOptions,
+) -> IdentifyRequest {
+    let mut request = IdentifyRequest::new(audio_path, settings.acoustid_api_key.as_str());
+    request.refresh_cache = options.refresh_cache;
+    request.cache_enabled = options.cache_enabled.unwrap_or(settings.cache_enabled);
+    request.cache_ttl_hours = options
+        .cache_ttl_hours
+        .unwrap_or(settings.cache_ttl_hours)
+        .max(1);
+    request.metadata_fallback = options.metadata_fallback;
+    let audd_token = settings
+        .audd_token
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    request.audd = AudDOptions {
+        enabled: audd_token.is_some() && options.enable_audd.unwrap_or(true),
+        token: audd_token.unwrap_or_default().into(),
+        prefer: options.prefer_audd,
+        mode: AudDMode::Auto,
+        force_enterprise: options.force_audd_enterprise,
+        enterprise_fallback: true,
+        ..AudDOptions::default()
+    };
+    request.musicbrainz = MusicBrainzOptions {
+        enabled: settings.musicbrainz_enabled,
+        enrich_missing_only: true,
+        ..MusicBrainzOptions::default()
+    };
+    request
+}
+
+/// Runs `request` as `principal`: its feature permissions and quotas apply, results go through
+/// the shared lookup cache, progress messages go to `progress`.
+pub async fn identify_as(
+    state: &AppState,
+    principal: Principal,
+    request: &IdentifyRequest,
+    progress: &dyn ProgressSink,
+) -> Result<IdentifyResult, IdentifyError> {
+    let policy = PrincipalPolicy {
+        auth: state.auth.clone(),
+        principal,
+    };
+    let cache = DatabaseLookupCache {
+        db: state.storage.jobs.clone(),
+        ttl: Duration::from_secs(u64::from(request.cache_ttl_hours.max(1)) * 3600),
+    };
+    let hooks = IdentifyHooks {
+        access: &policy,
+        quota: &policy,
+        cache: Some(&cache),
+        progress,
+    };
+    recozik_core::identify(&state.services, request, &hooks).await
+}

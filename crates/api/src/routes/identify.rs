@@ -1,0 +1,51 @@
+//! `POST /identify/from-path`: identify a file under the media root, synchronously.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use recozik_auth::{Feature, check_feature};
+use recozik_core::identify::NoProgress;
+use recozik_core::media::{check_extension, resolve_under_root};
+use serde::Deserialize;
+
+use crate::error::ApiError;
+use crate::extract;
+use crate::pipeline::{IdentifyOptions, build_request, identify_as};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize)]
+pub struct FromPathBody {
+    audio_path: String,
+    #[serde(flatten)]
+    options: IdentifyOptions,
+}
+
+/// Files under the media root that are the server's own and never served.
+fn reserved_paths(state: &AppState) -> Vec<std::path::PathBuf> {
+    let settings = &state.settings;
+    vec![
+        settings.base_media_root.join(&settings.auth_db_filename),
+        settings.base_media_root.join(&settings.jobs_db_filename),
+        settings.upload_dir(),
+    ]
+}
+
+pub async fn from_path(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<FromPathBody>,
+) -> Result<HttpResponse, ApiError> {
+    let principal = extract::principal(&request, &state).await?;
+    // Permission first, so that a caller without it cannot probe which files exist.
+    check_feature(&principal, Feature::Identify)?;
+    let body = body.into_inner();
+    let root = state.settings.base_media_root.clone();
+    let reserved = reserved_paths(&state);
+    let path =
+        extract::blocking(move || resolve_under_root(&root, &body.audio_path, &reserved)).await?;
+    check_extension(
+        &path.to_string_lossy(),
+        &state.settings.allowed_upload_extensions,
+    )?;
+    let identify_request = build_request(&state.settings, path, &body.options);
+    let result = identify_as(&state, principal, &identify_request, &NoProgress).await?;
+    Ok(HttpResponse::Ok().json(result))
+}
