@@ -4,6 +4,7 @@
 //! it depends on no crate that links FFmpeg.
 
 mod bench;
+mod database;
 mod fixtures;
 mod postgres;
 mod setup;
@@ -40,6 +41,10 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Apply pending database migrations (settings from RECOZIK_WEB_* and .env).
+    Migrate,
+    /// Migrate, then create or update the admin (and readonly) accounts and tokens.
+    Seed,
     /// Regenerate the audio fixtures and their fpcalc reference outputs.
     Fixtures,
     /// Benchmarks; prints figures to paste into docs/benchmarks.md.
@@ -59,6 +64,8 @@ fn main() -> std::process::ExitCode {
         }),
         Command::Run { args } => run(&args),
         Command::Test { args } => test::run(&args),
+        Command::Migrate => database::migrate_command(),
+        Command::Seed => database::seed_command(),
         Command::Fixtures => fixtures::generate(),
         Command::Bench { which } => bench::run(&which),
     };
