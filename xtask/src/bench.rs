@@ -19,12 +19,53 @@ pub enum Which {
         #[arg(long, default_value_t = 7)]
         runs: usize,
     },
+    /// Job queue throughput (enqueue → claim → complete) on SQLite and on a throwaway PostgreSQL.
+    Queue,
+    /// API token resolution with 1 and with 10,000 tokens stored (SQLite).
+    Tokens,
+    /// The HTTP server: /health and /whoami under load, upload → completed throughput, peak
+    /// memory during 50 concurrent 10 MiB uploads.
+    Api,
 }
 
 pub fn run(which: &Which) -> anyhow::Result<()> {
     setup::ensure(Purpose::Test)?;
     match which {
         Which::Fingerprint { runs } => fingerprint(*runs),
+        Which::Queue => {
+            let cluster = crate::postgres::Throwaway::start()?;
+            util::run_status(
+                util::cargo()
+                    .current_dir(util::workspace_root())
+                    .env("RECOZIK_BENCH_POSTGRES_URL", &cluster.url)
+                    .args([
+                        "run",
+                        "--release",
+                        "--quiet",
+                        "-p",
+                        "recozik_storage",
+                        "--example",
+                        "queue_bench",
+                        "--",
+                        "2000",
+                        "4",
+                    ]),
+            )
+        }
+        Which::Tokens => {
+            util::run_status(util::cargo().current_dir(util::workspace_root()).args([
+                "run",
+                "--release",
+                "--quiet",
+                "-p",
+                "recozik_auth",
+                "--example",
+                "token_bench",
+                "--",
+                "20000",
+            ]))
+        }
+        Which::Api => crate::bench_api::run(),
     }
 }
 

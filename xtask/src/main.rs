@@ -4,6 +4,7 @@
 //! it depends on no crate that links FFmpeg.
 
 mod bench;
+mod bench_api;
 mod database;
 mod fixtures;
 mod postgres;
