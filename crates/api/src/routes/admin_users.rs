@@ -1,17 +1,32 @@
 //! `/admin/users/*`: user administration, for admin sessions only.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use recozik_auth::{Principal, RawQuotaLimits, UserPatch, require_session_admin};
+use recozik_auth::{Auth, RawQuotaLimits, UserPatch, require_session_admin};
 use serde::Deserialize;
 
 use crate::error::{ApiError, ValidationIssue};
 use crate::extract::{self, blocking};
 use crate::state::AppState;
 
-async fn admin(request: &HttpRequest, state: &AppState) -> Result<Principal, ApiError> {
-    Ok(require_session_admin(
-        extract::session_principal(request, state).await?,
-    )?)
+/// Checks for an admin session (CSRF included on unsafe methods).
+async fn require_admin(request: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+    require_session_admin(extract::session_principal(request, state).await?)?;
+    Ok(())
+}
+
+/// Checks for an admin session, then runs `work` with the auth service on a blocking thread.
+async fn as_admin<T: Send + 'static>(
+    request: &HttpRequest,
+    state: &AppState,
+    work: impl FnOnce(Auth) -> recozik_auth::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    require_admin(request, state).await?;
+    let auth = state.auth.clone();
+    blocking(move || work(auth)).await
+}
+
+fn ok_status() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
 #[derive(Debug, Deserialize)]
@@ -29,7 +44,6 @@ pub async fn list(
     state: web::Data<AppState>,
     paging: web::Query<Paging>,
 ) -> Result<HttpResponse, ApiError> {
-    admin(&request, &state).await?;
     let limit = paging.limit.unwrap_or(100);
     let offset = paging.offset.unwrap_or(0);
     let mut issues = Vec::new();
@@ -47,6 +61,7 @@ pub async fn list(
             "offset must be at least 0",
         ));
     }
+    require_admin(&request, &state).await?;
     if !issues.is_empty() {
         return Err(ApiError::validation(issues));
     }
@@ -61,10 +76,8 @@ pub async fn get(
     state: web::Data<AppState>,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    admin(&request, &state).await?;
-    let auth = state.auth.clone();
     let user_id = path.into_inner();
-    let user = blocking(move || auth.get_user(user_id)).await?;
+    let user = as_admin(&request, &state, move |auth| auth.get_user(user_id)).await?;
     Ok(HttpResponse::Ok().json(user))
 }
 
@@ -91,7 +104,6 @@ pub async fn update(
     path: web::Path<i64>,
     body: web::Json<UpdateBody>,
 ) -> Result<HttpResponse, ApiError> {
-    admin(&request, &state).await?;
     let body = body.into_inner();
     let patch = UserPatch {
         email: body.email,
@@ -101,9 +113,11 @@ pub async fn update(
         allowed_features: body.allowed_features,
         quota_limits: body.quota_limits,
     };
-    let auth = state.auth.clone();
     let user_id = path.into_inner();
-    let user = blocking(move || auth.update_user(user_id, &patch)).await?;
+    let user = as_admin(&request, &state, move |auth| {
+        auth.update_user(user_id, &patch)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(user))
 }
 
@@ -113,11 +127,9 @@ pub async fn delete(
     state: web::Data<AppState>,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    admin(&request, &state).await?;
-    let auth = state.auth.clone();
     let user_id = path.into_inner();
-    blocking(move || auth.delete_user(user_id)).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ok"})))
+    as_admin(&request, &state, move |auth| auth.delete_user(user_id)).await?;
+    Ok(ok_status())
 }
 
 #[derive(Debug, Deserialize)]
@@ -132,12 +144,13 @@ pub async fn reset_password(
     path: web::Path<i64>,
     body: web::Json<ResetBody>,
 ) -> Result<HttpResponse, ApiError> {
-    admin(&request, &state).await?;
-    let auth = state.auth.clone();
     let user_id = path.into_inner();
     let password = body.into_inner().new_password;
-    blocking(move || auth.reset_password(user_id, &password)).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ok"})))
+    as_admin(&request, &state, move |auth| {
+        auth.reset_password(user_id, &password)
+    })
+    .await?;
+    Ok(ok_status())
 }
 
 /// `GET /admin/users/{user_id}/sessions`: sessions whose refresh has not expired.
@@ -146,10 +159,8 @@ pub async fn sessions(
     state: web::Data<AppState>,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    admin(&request, &state).await?;
-    let auth = state.auth.clone();
     let user_id = path.into_inner();
-    let sessions = blocking(move || {
+    let sessions = as_admin(&request, &state, move |auth| {
         auth.get_user(user_id)?;
         auth.list_user_sessions(user_id)
     })
@@ -163,13 +174,11 @@ pub async fn revoke_sessions(
     state: web::Data<AppState>,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    admin(&request, &state).await?;
-    let auth = state.auth.clone();
     let user_id = path.into_inner();
-    blocking(move || {
+    as_admin(&request, &state, move |auth| {
         auth.get_user(user_id)?;
         auth.revoke_user_sessions(user_id)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ok"})))
+    Ok(ok_status())
 }
