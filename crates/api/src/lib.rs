@@ -59,6 +59,7 @@ pub fn mount(config: &mut web::ServiceConfig, state: AppState) {
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let state = web::block(move || AppState::build(settings)).await??;
     let workers = jobs::WorkerPool::start(state.clone());
+    let housekeeping = actix_web::rt::spawn(housekeeping(state.clone()));
     let settings = state.settings.clone();
     tracing::info!(host = %settings.host, port = settings.port, workers = settings.worker_count(), "recozik-web starting");
 
@@ -83,8 +84,33 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     })?
     .run();
     let result = server.await;
+    housekeeping.abort();
     workers
         .shutdown(Duration::from_secs(settings.shutdown_grace_seconds))
         .await;
     result.map_err(Into::into)
+}
+
+/// Hourly (and once at start): deletes expired sessions, quota records and cache entries.
+async fn housekeeping(state: AppState) {
+    let mut interval = tokio::time::interval(Duration::from_hours(1));
+    loop {
+        interval.tick().await;
+        let state = state.clone();
+        let outcome = web::block(move || -> anyhow::Result<(usize, usize, usize)> {
+            let sessions = state.auth.purge_expired_sessions()?;
+            let quota = state.auth.purge_expired_quota()?;
+            let mut conn = state.storage.jobs.conn()?;
+            let cache = recozik_storage::cache::purge_expired(&mut conn, recozik_storage::now())?;
+            Ok((sessions, quota, cache))
+        })
+        .await;
+        match outcome {
+            Ok(Ok((sessions, quota, cache))) => {
+                tracing::debug!(sessions, quota, cache, "housekeeping done");
+            }
+            Ok(Err(error)) => tracing::warn!(error = %error, "housekeeping failed"),
+            Err(error) => tracing::warn!(error = %error, "housekeeping could not run"),
+        }
+    }
 }

@@ -76,7 +76,10 @@ fn init_logging(settings: &Settings) -> anyhow::Result<()> {
             settings.log_level
         )
     })?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // One line per request when its span closes (method, path, status, request id, latency).
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE);
     match settings.log_format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
