@@ -182,7 +182,7 @@ async fn refresh_register_and_change_password_require_csrf() {
     let response = test::call_service(&service, refresh(true)).await;
     assert_eq!(response.status(), 200);
     let session = common::Session {
-        session: common::cookie_value(&response, "recozik_session").unwrap(),
+        access: common::cookie_value(&response, "recozik_session").unwrap(),
         refresh: common::cookie_value(&response, "recozik_refresh").unwrap(),
         csrf: common::cookie_value(&response, "recozik_csrf").unwrap(),
     };

@@ -91,7 +91,9 @@ pub fn remove_upload(path: &Path) {
 fn is_upload_name(name: &str) -> bool {
     let (stem, rest) = name.split_at(name.len().min(32));
     stem.len() == 32
-        && stem.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && stem
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         && (rest.is_empty() || rest.starts_with('.'))
 }
 
@@ -172,7 +174,7 @@ mod tests {
     #[test]
     fn sweep_keeps_live_recent_and_foreign_files() -> std::io::Result<()> {
         let dir = tempfile::tempdir()?;
-        let old = SystemTime::now() - Duration::from_secs(3600);
+        let old = SystemTime::now() - Duration::from_hours(1);
         let mk = |name: &str, modified: Option<SystemTime>| -> std::io::Result<PathBuf> {
             let path = dir.path().join(name);
             let file = std::fs::File::create(&path)?;
@@ -188,7 +190,7 @@ mod tests {
         let removed = sweep_orphans(
             dir.path(),
             &[live.display().to_string()],
-            Duration::from_secs(60),
+            Duration::from_mins(1),
         );
         assert_eq!(removed, 1);
         assert!(!orphan.exists());

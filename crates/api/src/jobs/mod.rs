@@ -39,7 +39,7 @@ use crate::state::AppState;
 const IDLE_POLL: Duration = Duration::from_millis(250);
 /// Files younger than this are never treated as orphans (an upload may still be streaming, on
 /// this or another instance).
-pub const ORPHAN_MIN_AGE: Duration = Duration::from_secs(10 * 60);
+pub const ORPHAN_MIN_AGE: Duration = Duration::from_mins(10);
 
 /// Whether `principal` may read or cancel `job`: admins see every job, others their own.
 pub fn can_access(principal: &Principal, job: &Job) -> bool {
@@ -90,7 +90,12 @@ impl JobFilter {
 }
 
 /// Jobs, newest first. Blocking.
-pub fn list(state: &AppState, filter: &JobFilter, limit: i64, offset: i64) -> Result<Vec<Job>, StorageError> {
+pub fn list(
+    state: &AppState,
+    filter: &JobFilter,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<Job>, StorageError> {
     let queue = &state.storage.queue;
     match filter {
         JobFilter::All => queue.list_all(limit, offset),
@@ -129,7 +134,10 @@ pub struct HousekeepingReport {
 /// One housekeeping pass: requeue jobs whose lease expired (failing those out of attempts),
 /// purge finished jobs past the retention period, delete their files and orphaned uploads.
 /// Blocking.
-pub fn housekeep(state: &AppState, orphan_min_age: Duration) -> Result<HousekeepingReport, StorageError> {
+pub fn housekeep(
+    state: &AppState,
+    orphan_min_age: Duration,
+) -> Result<HousekeepingReport, StorageError> {
     let queue = &state.storage.queue;
     let now = recozik_storage::now();
     let mut report = HousekeepingReport::default();
@@ -157,7 +165,8 @@ pub fn housekeep(state: &AppState, orphan_min_age: Duration) -> Result<Housekeep
     }
 
     let live = queue.live_upload_paths()?;
-    report.orphans_deleted = files::sweep_orphans(&state.settings.upload_dir(), &live, orphan_min_age);
+    report.orphans_deleted =
+        files::sweep_orphans(&state.settings.upload_dir(), &live, orphan_min_age);
     if report != HousekeepingReport::default() {
         tracing::info!(?report, "job housekeeping");
     }
@@ -185,7 +194,12 @@ impl WorkerPool {
         let workers = (0..count)
             .map(|index| {
                 let worker_id = format!("{}-{}-w{index}", std::process::id(), &instance[..8]);
-                tokio::spawn(worker_loop(state.clone(), worker_id, stop_rx.clone(), abort_rx.clone()))
+                tokio::spawn(worker_loop(
+                    state.clone(),
+                    worker_id,
+                    stop_rx.clone(),
+                    abort_rx.clone(),
+                ))
             })
             .collect();
         let housekeeper = tokio::spawn(housekeeping_loop(state, stop_rx));
@@ -209,7 +223,10 @@ impl WorkerPool {
             tracing::warn!("shutdown grace period over: releasing running jobs");
             let _ = self.abort.send(true);
             let all = futures_util::future::join_all(workers.iter_mut());
-            if tokio::time::timeout(Duration::from_secs(10), all).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(10), all)
+                .await
+                .is_err()
+            {
                 tracing::warn!("some job workers did not stop; their leases will expire");
             }
         }
@@ -219,7 +236,7 @@ impl WorkerPool {
 
 async fn housekeeping_loop(state: AppState, mut stop: watch::Receiver<bool>) {
     let lease = Duration::from_secs(state.settings.job_lease_seconds);
-    let every = (lease / 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    let every = (lease / 2).clamp(Duration::from_secs(1), Duration::from_mins(1));
     loop {
         let pass = state.clone();
         match tokio::task::spawn_blocking(move || housekeep(&pass, ORPHAN_MIN_AGE)).await {
@@ -251,7 +268,8 @@ async fn worker_loop(
                 let (state, worker, abort) = (state.clone(), worker_id.clone(), abort.clone());
                 let job_id = job.id.clone();
                 // A panic in a job ends that job's task only; its lease expires and it is retried.
-                let task = tokio::spawn(async move { run::run_job(&state, &worker, job, abort).await });
+                let task =
+                    tokio::spawn(async move { run::run_job(&state, &worker, job, abort).await });
                 if let Err(error) = task.await {
                     tracing::error!(job_id = %job_id, %error, "job task failed");
                 }

@@ -9,10 +9,11 @@
 use std::path::Path;
 
 use recozik_auth::{AuthMethod, Principal};
-use recozik_core::{AudDMode, IdentifyRequest};
+use recozik_core::IdentifyRequest;
 use recozik_storage::{Database, tokens, users};
 use serde::{Deserialize, Serialize};
 
+use crate::pipeline::{IdentifyOptions, build_request};
 use crate::settings::Settings;
 
 /// Current payload format version.
@@ -22,6 +23,7 @@ pub const PAYLOAD_VERSION: u32 = 1;
 /// sent with an upload: the settings decide them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[allow(clippy::struct_excessive_bools)] // the client's switches, as the API names them
 pub struct UploadOptions {
     pub refresh_cache: bool,
     pub metadata_fallback: bool,
@@ -158,28 +160,23 @@ pub fn reload_principal(
     }
 }
 
-/// The identify request of an upload job (web-api.md §9.1).
-pub fn identify_request(settings: &Settings, audio_path: &Path, options: &UploadOptions) -> IdentifyRequest {
-    let mut request = IdentifyRequest::new(audio_path, settings.acoustid_api_key.as_str());
-    request.refresh_cache = options.refresh_cache;
-    request.cache_enabled = settings.cache_enabled;
-    request.cache_ttl_hours = settings.cache_ttl_hours.max(1);
-    request.metadata_fallback = options.metadata_fallback;
-    let token = settings
-        .audd_token
-        .as_deref()
-        .map(str::trim)
-        .filter(|token| !token.is_empty());
-    let token_set = token.is_some();
-    request.audd.enabled = options.enable_audd.unwrap_or(token_set) && token_set;
-    request.audd.token = token.unwrap_or_default().into();
-    request.audd.prefer = options.prefer_audd;
-    request.audd.mode = AudDMode::Auto;
-    request.audd.force_enterprise = options.force_audd_enterprise;
-    request.audd.enterprise_fallback = true;
-    request.musicbrainz.enabled = settings.musicbrainz_enabled;
-    request.musicbrainz.enrich_missing_only = true;
-    request
+/// The identify request of an upload job (web-api.md §9.1): the upload's options, with the
+/// cache settings taken from the server settings.
+pub fn identify_request(
+    settings: &Settings,
+    audio_path: &Path,
+    options: &UploadOptions,
+) -> IdentifyRequest {
+    let options = IdentifyOptions {
+        refresh_cache: options.refresh_cache,
+        cache_enabled: None,
+        cache_ttl_hours: None,
+        metadata_fallback: options.metadata_fallback,
+        prefer_audd: options.prefer_audd,
+        force_audd_enterprise: options.force_audd_enterprise,
+        enable_audd: options.enable_audd,
+    };
+    build_request(settings, audio_path.to_owned(), &options)
 }
 
 #[cfg(test)]
@@ -227,6 +224,10 @@ mod tests {
             enable_audd: Some(false),
             ..UploadOptions::default()
         };
-        assert!(!identify_request(&settings, Path::new("/x.mp3"), &off).audd.enabled);
+        assert!(
+            !identify_request(&settings, Path::new("/x.mp3"), &off)
+                .audd
+                .enabled
+        );
     }
 }

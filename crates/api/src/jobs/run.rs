@@ -4,14 +4,14 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use recozik_core::{IdentifyError, IdentifyHooks, ProgressLevel};
+use recozik_core::{IdentifyError, ProgressLevel};
 use recozik_storage::{Job, JobEventData, JobStatus, StorageError};
 use tokio::sync::{mpsc, watch};
 
 use super::files::remove_upload;
 use super::payload::{JobPayload, PrincipalError, identify_request, reload_principal};
-use crate::adapters::{DatabaseLookupCache, PrincipalPolicy};
 use crate::error::audio_error_text;
+use crate::pipeline::identify_as;
 use crate::state::AppState;
 
 /// The `error` of a job that failed for a reason the client must not see in detail.
@@ -39,7 +39,12 @@ enum Interrupt {
 
 /// Runs `job` (already claimed by `worker_id`) to its end. `abort` turns true when the
 /// shutdown grace period is over.
-pub(super) async fn run_job(state: &AppState, worker_id: &str, job: Job, mut abort: watch::Receiver<bool>) {
+pub(super) async fn run_job(
+    state: &AppState,
+    worker_id: &str,
+    job: Job,
+    mut abort: watch::Receiver<bool>,
+) {
     let job_id = job.id.clone();
     let upload = job.upload_path.clone().map(PathBuf::from);
     tracing::info!(job_id = %job_id, attempt = job.attempts, "job started");
@@ -58,9 +63,15 @@ pub(super) async fn run_job(state: &AppState, worker_id: &str, job: Job, mut abo
     let finished = match ended {
         Ok(outcome) => finish(state, worker_id, &job_id, outcome).await,
         Err(Interrupt::Shutdown) => {
-            let (queue, id, worker) = (state.storage.queue.clone(), job_id.clone(), worker_id.to_owned());
+            let (queue, id, worker) = (
+                state.storage.queue.clone(),
+                job_id.clone(),
+                worker_id.to_owned(),
+            );
             match tokio::task::spawn_blocking(move || queue.release(&id, &worker)).await {
-                Ok(Ok(_)) => tracing::info!(job_id = %job_id, "job released back to the queue (shutdown)"),
+                Ok(Ok(_)) => {
+                    tracing::info!(job_id = %job_id, "job released back to the queue (shutdown)");
+                }
                 Ok(Err(error)) => tracing::warn!(job_id = %job_id, %error, "could not release job"),
                 Err(error) => tracing::warn!(job_id = %job_id, %error, "could not release job"),
             }
@@ -88,7 +99,11 @@ async fn is_terminal(state: &AppState, job_id: &str) -> bool {
 
 /// Records the outcome. Returns whether the job is finished (its upload can be deleted).
 async fn finish(state: &AppState, worker_id: &str, job_id: &str, outcome: Outcome) -> bool {
-    let (queue, id, worker) = (state.storage.queue.clone(), job_id.to_owned(), worker_id.to_owned());
+    let (queue, id, worker) = (
+        state.storage.queue.clone(),
+        job_id.to_owned(),
+        worker_id.to_owned(),
+    );
     let recorded = tokio::task::spawn_blocking(move || match outcome {
         Outcome::Completed(result) => queue.complete(&id, &worker, &result).map(|_| "completed"),
         Outcome::Failed(text) => {
@@ -108,7 +123,10 @@ async fn finish(state: &AppState, worker_id: &str, job_id: &str, outcome: Outcom
             true
         }
         Ok(Err(StorageError::LeaseLost { .. })) => {
-            tracing::info!(job_id, "job outcome dropped: the job was cancelled or taken over");
+            tracing::info!(
+                job_id,
+                "job outcome dropped: the job was cancelled or taken over"
+            );
             is_terminal(state, job_id).await
         }
         Ok(Err(error)) => {
@@ -132,7 +150,11 @@ async fn watch_job(state: &AppState, job_id: &str, worker_id: &str) -> Interrupt
         let mut failures = 0_u32;
         loop {
             tokio::time::sleep(every).await;
-            let (queue, id, worker) = (state.storage.queue.clone(), job_id.to_owned(), worker_id.to_owned());
+            let (queue, id, worker) = (
+                state.storage.queue.clone(),
+                job_id.to_owned(),
+                worker_id.to_owned(),
+            );
             match tokio::task::spawn_blocking(move || queue.heartbeat(&id, &worker, lease)).await {
                 Ok(Ok(_)) => failures = 0,
                 Ok(Err(StorageError::LeaseLost { .. } | StorageError::JobNotFound(_))) => return,
@@ -197,23 +219,20 @@ async fn execute(state: &AppState, job: &Job) -> Outcome {
     let Some(audio_path) = job.upload_path.clone().map(PathBuf::from) else {
         return Outcome::Unexpected("upload job without an upload file".to_owned());
     };
-    let (db, submitter, now) = (state.storage.auth.clone(), payload.submitter.clone(), state.auth.now());
-    let principal = match tokio::task::spawn_blocking(move || reload_principal(&db, &submitter, now)).await {
-        Ok(Ok(principal)) => principal,
-        Ok(Err(PrincipalError::Storage(cause))) => return Outcome::Unexpected(cause),
-        Ok(Err(refused)) => return Outcome::Failed(refused.to_string()),
-        Err(error) => return Outcome::Unexpected(error.to_string()),
-    };
+    let (db, submitter, now) = (
+        state.storage.auth.clone(),
+        payload.submitter.clone(),
+        state.auth.now(),
+    );
+    let principal =
+        match tokio::task::spawn_blocking(move || reload_principal(&db, &submitter, now)).await {
+            Ok(Ok(principal)) => principal,
+            Ok(Err(PrincipalError::Storage(cause))) => return Outcome::Unexpected(cause),
+            Ok(Err(refused)) => return Outcome::Failed(refused.to_string()),
+            Err(error) => return Outcome::Unexpected(error.to_string()),
+        };
 
     let request = identify_request(&state.settings, &audio_path, &payload.options);
-    let policy = PrincipalPolicy {
-        auth: state.auth.clone(),
-        principal,
-    };
-    let cache = DatabaseLookupCache {
-        db: state.storage.jobs.clone(),
-        ttl: Duration::from_secs(u64::from(state.settings.cache_ttl_hours.max(1)) * 3600),
-    };
 
     // Progress callbacks are synchronous; a writer task persists them in order.
     let (sender, mut receiver) = mpsc::unbounded_channel::<String>();
@@ -230,26 +249,11 @@ async fn execute(state: &AppState, job: &Job) -> Outcome {
             }
         })
     };
-    let progress = {
-        let sender = sender.clone();
-        move |level: ProgressLevel, message: &str| {
-            tracing::debug!(?level, message, "job progress");
-            let _ = sender.send(message.to_owned());
-        }
+    let progress = move |level: ProgressLevel, message: &str| {
+        tracing::debug!(?level, message, "job progress");
+        let _ = sender.send(message.to_owned());
     };
-    drop(sender);
-    let result = {
-        let hooks = IdentifyHooks::default()
-            .with_access(&policy)
-            .with_quota(&policy)
-            .with_progress(&progress);
-        let hooks = if request.cache_enabled {
-            hooks.with_cache(&cache)
-        } else {
-            hooks
-        };
-        recozik_core::identify(&state.services, &request, &hooks).await
-    };
+    let result = identify_as(state, principal, &request, &progress).await;
     drop(progress);
     // Every message is persisted before the outcome.
     if let Err(error) = writer.await {

@@ -67,7 +67,9 @@ mod tests {
     use chrono::TimeZone;
 
     fn at() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 25, 16, 23, 41).single().unwrap_or_default()
+        Utc.with_ymd_and_hms(2026, 11, 25, 16, 23, 41)
+            .single()
+            .unwrap_or_default()
     }
 
     fn event(data: JobEventData) -> JobEvent {

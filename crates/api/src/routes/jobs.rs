@@ -139,7 +139,11 @@ async fn read_small_field(field: &mut Field) -> Result<String, ApiError> {
 
 /// Writes `buffer` on a blocking thread; the guard travels with the work so a cancelled
 /// request still deletes the file.
-async fn write_blocking(mut upload: PendingUpload, mut buffer: Vec<u8>, last: bool) -> Result<(PendingUpload, Vec<u8>), ApiError> {
+async fn write_blocking(
+    mut upload: PendingUpload,
+    mut buffer: Vec<u8>,
+    last: bool,
+) -> Result<(PendingUpload, Vec<u8>), ApiError> {
     let (upload, buffer, outcome) = web::block(move || {
         let mut outcome = upload.write_all(&buffer);
         if outcome.is_ok() && last {
@@ -155,7 +159,11 @@ async fn write_blocking(mut upload: PendingUpload, mut buffer: Vec<u8>, last: bo
 }
 
 /// Streams the file part to disk, enforcing the cap while reading.
-async fn save_file(field: &mut Field, mut upload: PendingUpload, cap: u64) -> Result<PendingUpload, ApiError> {
+async fn save_file(
+    field: &mut Field,
+    mut upload: PendingUpload,
+    cap: u64,
+) -> Result<PendingUpload, ApiError> {
     let mut buffer = Vec::with_capacity(WRITE_CHUNK);
     let mut total: u64 = 0;
     while let Some(chunk) = field.next().await {
@@ -175,8 +183,14 @@ async fn save_file(field: &mut Field, mut upload: PendingUpload, cap: u64) -> Re
 
 /// The file part: content type, enabled uploads and extension checks (in that order), then
 /// the file streamed to `<upload_dir>/<job id><suffix>`.
-async fn receive_file(state: &AppState, field: &mut Field) -> Result<(String, PendingUpload), ApiError> {
-    let content_type = field.headers().get(header::CONTENT_TYPE).map(|value| value.to_str().unwrap_or("?"));
+async fn receive_file(
+    state: &AppState,
+    field: &mut Field,
+) -> Result<(String, PendingUpload), ApiError> {
+    let content_type = field
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|value| value.to_str().unwrap_or("?"));
     if let Some(kind) = content_type.filter(|kind| !kind.is_empty())
         && !kind.starts_with("audio/")
     {
@@ -190,7 +204,10 @@ async fn receive_file(state: &AppState, field: &mut Field) -> Result<(String, Pe
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "uploads_disabled",
-            format!("File uploads are disabled (max_upload_mb={})", state.settings.max_upload_mb),
+            format!(
+                "File uploads are disabled (max_upload_mb={})",
+                state.settings.max_upload_mb
+            ),
         ));
     };
     let filename = field
@@ -203,10 +220,14 @@ async fn receive_file(state: &AppState, field: &mut Field) -> Result<(String, Pe
             })
         })
         .unwrap_or_default();
-    let suffix = recozik_core::media::check_extension(&filename, &state.settings.allowed_upload_extensions)?;
+    let suffix =
+        recozik_core::media::check_extension(&filename, &state.settings.allowed_upload_extensions)?;
     let job_id = uuid::Uuid::new_v4().simple().to_string();
     let (dir, stem) = (state.settings.upload_dir(), job_id.clone());
-    let upload = blocking(move || PendingUpload::create(&dir, &stem, &suffix).map_err(|e| ApiError::internal(&e))).await?;
+    let upload = blocking(move || {
+        PendingUpload::create(&dir, &stem, &suffix).map_err(|e| ApiError::internal(&e))
+    })
+    .await?;
     let upload = save_file(field, upload, cap).await?;
     if upload.written() == 0 {
         return Err(ApiError::bad_request("empty_upload", "Empty upload"));
@@ -214,7 +235,11 @@ async fn receive_file(state: &AppState, field: &mut Field) -> Result<(String, Pe
     Ok((job_id, upload))
 }
 
-async fn upload(request: HttpRequest, state: web::Data<AppState>, body: web::Payload) -> Result<HttpResponse, ApiError> {
+async fn upload(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
     // Headers only: rate limit, credentials, CSRF, then the access pre-check — before any body.
     let principal = extract::principal(&request, &state).await?;
     recozik_auth::check_feature(&principal, Feature::Identify)?;
@@ -248,7 +273,10 @@ async fn upload(request: HttpRequest, state: web::Data<AppState>, body: web::Pay
         } else {
             fields += 1;
             if fields > MAX_FIELDS {
-                return Err(ApiError::bad_request("too_many_fields", "Too many form fields"));
+                return Err(ApiError::bad_request(
+                    "too_many_fields",
+                    "Too many form fields",
+                ));
             }
             let value = read_small_field(&mut field).await?;
             apply_option(&mut options, &name, &value)?;
@@ -278,7 +306,11 @@ fn bound_issue(name: &str, kind: &str, message: &str) -> ApiError {
     ApiError::validation(vec![ValidationIssue::new(kind, &["query", name], message)])
 }
 
-async fn list(request: HttpRequest, state: web::Data<AppState>, query: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+async fn list(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
     let principal = extract::principal(&request, &state).await?;
     let ListQuery {
         limit,
@@ -288,13 +320,25 @@ async fn list(request: HttpRequest, state: web::Data<AppState>, query: web::Quer
     let limit = limit.unwrap_or(20);
     let offset = offset.unwrap_or(0);
     if limit < 1 {
-        return Err(bound_issue("limit", "greater_than_equal", "Input should be greater than or equal to 1"));
+        return Err(bound_issue(
+            "limit",
+            "greater_than_equal",
+            "Input should be greater than or equal to 1",
+        ));
     }
     if limit > 100 {
-        return Err(bound_issue("limit", "less_than_equal", "Input should be less than or equal to 100"));
+        return Err(bound_issue(
+            "limit",
+            "less_than_equal",
+            "Input should be less than or equal to 100",
+        ));
     }
     if offset < 0 {
-        return Err(bound_issue("offset", "greater_than_equal", "Input should be greater than or equal to 0"));
+        return Err(bound_issue(
+            "offset",
+            "greater_than_equal",
+            "Input should be greater than or equal to 0",
+        ));
     }
     let filter = JobFilter::for_principal(&principal, user_id);
     let state = state.into_inner();
@@ -312,9 +356,15 @@ fn access_denied() -> ApiError {
 }
 
 /// The job, if `principal` may see it.
-async fn accessible_job(state: &web::Data<AppState>, principal: &Principal, job_id: String) -> Result<Job, ApiError> {
+async fn accessible_job(
+    state: &web::Data<AppState>,
+    principal: &Principal,
+    job_id: String,
+) -> Result<Job, ApiError> {
     let queue = state.storage.queue.clone();
-    let job = blocking(move || queue.get(&job_id)).await?.ok_or_else(job_not_found)?;
+    let job = blocking(move || queue.get(&job_id))
+        .await?
+        .ok_or_else(job_not_found)?;
     if jobs::can_access(principal, &job) {
         Ok(job)
     } else {
@@ -322,7 +372,11 @@ async fn accessible_job(state: &web::Data<AppState>, principal: &Principal, job_
     }
 }
 
-async fn detail(request: HttpRequest, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn detail(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let principal = extract::principal(&request, &state).await?;
     let job = accessible_job(&state, &principal, path.into_inner()).await?;
     Ok(HttpResponse::Ok().json(view::job_detail(&job)))
@@ -330,7 +384,11 @@ async fn detail(request: HttpRequest, state: web::Data<AppState>, path: web::Pat
 
 /// Cancels a queued or running job of the caller (or any job, for an admin): 200 with the
 /// cancelled `JobDetail`; 409 when it had already finished.
-async fn cancel(request: HttpRequest, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn cancel(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let principal = extract::principal(&request, &state).await?;
     let job = accessible_job(&state, &principal, path.into_inner()).await?;
     let inner = state.into_inner();
@@ -382,12 +440,19 @@ fn origin_allowed(request: &HttpRequest, state: &AppState) -> bool {
         return true;
     }
     let authority = origin.split_once("://").map(|(_, rest)| rest);
-    let host = request.headers().get(header::HOST).and_then(|value| value.to_str().ok());
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok());
     matches!((authority, host), (Some(a), Some(h)) if !a.is_empty() && a.eq_ignore_ascii_case(h.trim()))
 }
 
 /// Authenticates the handshake and subscribes to the job, or says how to close.
-async fn authorize_socket(request: &HttpRequest, state: &AppState, job_id: String) -> Result<(Job, JobSubscription), CloseReason> {
+async fn authorize_socket(
+    request: &HttpRequest,
+    state: &AppState,
+    job_id: String,
+) -> Result<(Job, JobSubscription), CloseReason> {
     let credentials = Credentials::of(request);
     let auth = state.auth.clone();
     let principal = match blocking(move || auth.resolve_principal(&credentials.source())).await {
@@ -398,14 +463,20 @@ async fn authorize_socket(request: &HttpRequest, state: &AppState, job_id: Strin
                 description: Some("Internal error".to_owned()),
             });
         }
-        Err(error) => return Err(policy_close(error.detail_text().unwrap_or("Not authenticated"))),
+        Err(error) => {
+            return Err(policy_close(
+                error.detail_text().unwrap_or("Not authenticated"),
+            ));
+        }
     };
     if principal.is_session() && !origin_allowed(request, state) {
         return Err(policy_close("Origin not allowed"));
     }
     let queue = state.storage.queue.clone();
     match blocking(move || queue.subscribe(&job_id)).await {
-        Ok(Some((job, subscription))) if jobs::can_access(&principal, &job) => Ok((job, subscription)),
+        Ok(Some((job, subscription))) if jobs::can_access(&principal, &job) => {
+            Ok((job, subscription))
+        }
         Ok(Some(_)) => Err(policy_close("Access denied")),
         Ok(None) => Err(policy_close("Job not found")),
         Err(_) => Err(CloseReason {
@@ -421,8 +492,9 @@ async fn websocket(
     path: web::Path<String>,
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let (response, session, messages) = actix_ws::handle(&request, body)
-        .map_err(|_| ApiError::bad_request("websocket_required", "Expected a WebSocket upgrade request"))?;
+    let (response, session, messages) = actix_ws::handle(&request, body).map_err(|_| {
+        ApiError::bad_request("websocket_required", "Expected a WebSocket upgrade request")
+    })?;
     // Denials are sent as close frames (1008), which needs the upgrade to have happened.
     match authorize_socket(&request, &state, path.into_inner()).await {
         Ok((job, subscription)) => {
@@ -448,8 +520,17 @@ async fn close(session: Session, code: CloseCode) {
 
 /// Sends the snapshot, then every later event; closes with 1000 after the terminal events.
 /// Answers pings, pings the client and drops the socket when the client goes away.
-async fn follow_job(mut session: Session, mut messages: MessageStream, job: Job, mut events: JobSubscription) {
-    if session.text(view::snapshot_frame(&job).to_string()).await.is_err() {
+async fn follow_job(
+    mut session: Session,
+    mut messages: MessageStream,
+    job: Job,
+    mut events: JobSubscription,
+) {
+    if session
+        .text(view::snapshot_frame(&job).to_string())
+        .await
+        .is_err()
+    {
         return;
     }
     if job.status.is_terminal() {

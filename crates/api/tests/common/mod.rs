@@ -77,7 +77,7 @@ pub fn with_token(request: test::TestRequest, token: &str) -> test::TestRequest 
 /// Session cookies after a login: (session, refresh, csrf).
 #[derive(Debug, Clone)]
 pub struct Session {
-    pub session: String,
+    pub access: String,
     pub refresh: String,
     pub csrf: String,
 }
@@ -89,7 +89,7 @@ impl Session {
             .peer_addr(peer())
             .cookie(actix_web::cookie::Cookie::new(
                 "recozik_session",
-                self.session.clone(),
+                self.access.clone(),
             ))
             .cookie(actix_web::cookie::Cookie::new(
                 "recozik_refresh",
@@ -129,7 +129,7 @@ where
     .await;
     assert_eq!(response.status(), 200, "login of {username}");
     Session {
-        session: cookie_value(&response, "recozik_session").unwrap(),
+        access: cookie_value(&response, "recozik_session").unwrap(),
         refresh: cookie_value(&response, "recozik_refresh").unwrap(),
         csrf: cookie_value(&response, "recozik_csrf").unwrap(),
     }

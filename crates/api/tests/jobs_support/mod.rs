@@ -1,7 +1,7 @@
 //! Shared harness of the jobs, WebSocket and restart tests: fake AcoustID and MusicBrainz
 //! (wiremock on 127.0.0.1), a real server on a random port (in process, or the `recozik-web`
 //! binary), and small HTTP and WebSocket clients.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -13,9 +13,9 @@ use futures_util::{SinkExt, StreamExt};
 use recozik_api::jobs::WorkerPool;
 use recozik_api::{AppState, Settings};
 use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::Message;
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -27,7 +27,9 @@ pub const MB_TITLE: &str = "Chanson (MusicBrainz)";
 
 /// A real audio file of the core test fixtures.
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../core/tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../core/tests/fixtures")
+        .join(name)
 }
 
 pub fn fixture_bytes(name: &str) -> Vec<u8> {
@@ -75,7 +77,11 @@ impl Fakes {
     pub async fn healthy(&self, delay: Duration) {
         Mock::given(method("POST"))
             .and(path("/v2/lookup"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(acoustid_payload()).set_delay(delay))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(acoustid_payload())
+                    .set_delay(delay),
+            )
             .mount(&self.acoustid)
             .await;
         Mock::given(method("GET"))
@@ -101,7 +107,10 @@ impl Fakes {
 
     /// How many lookups AcoustID received.
     pub async fn acoustid_calls(&self) -> usize {
-        self.acoustid.received_requests().await.map_or(0, |r| r.len())
+        self.acoustid
+            .received_requests()
+            .await
+            .map_or(0, |r| r.len())
     }
 }
 
@@ -154,12 +163,15 @@ impl TestServer {
                 .expect("bind");
                 let addr = server.addrs()[0];
                 let server = server.run();
-                tx.send((addr, state.clone(), server.handle())).expect("send");
+                tx.send((addr, state.clone(), server.handle()))
+                    .expect("send");
                 let _ = server.await;
                 workers.shutdown(Duration::from_secs(2)).await;
             });
         });
-        let (addr, state, handle) = rx.recv_timeout(Duration::from_secs(60)).expect("server start");
+        let (addr, state, handle) = rx
+            .recv_timeout(Duration::from_mins(1))
+            .expect("server start");
         Self {
             addr,
             state,
@@ -196,11 +208,18 @@ pub fn files_in(dir: &Path) -> Vec<PathBuf> {
 }
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
 }
 
 /// A multipart form with one file part.
-pub fn file_form(bytes: Vec<u8>, name: &str, content_type: Option<&str>) -> reqwest::multipart::Form {
+pub fn file_form(
+    bytes: Vec<u8>,
+    name: &str,
+    content_type: Option<&str>,
+) -> reqwest::multipart::Form {
     let mut part = reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned());
     if let Some(kind) = content_type {
         part = part.mime_str(kind).unwrap();
@@ -223,7 +242,11 @@ pub async fn upload(base: &str, token: &str, form: reqwest::multipart::Form) -> 
 
 /// Uploads the tagged MP3 fixture with `token`, expecting a queued job; returns its id.
 pub async fn upload_fixture(base: &str, token: &str) -> String {
-    let form = file_form(fixture_bytes("mp3_cbr_44k_stereo_tagged.mp3"), "song.mp3", Some("audio/mpeg"));
+    let form = file_form(
+        fixture_bytes("mp3_cbr_44k_stereo_tagged.mp3"),
+        "song.mp3",
+        Some("audio/mpeg"),
+    );
     let (status, body) = upload(base, token, form).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "queued");
@@ -231,30 +254,52 @@ pub async fn upload_fixture(base: &str, token: &str) -> String {
 }
 
 pub async fn get_json(url: &str, token: &str) -> (u16, Value) {
-    let response = client().get(url).header("X-API-Token", token).send().await.unwrap();
+    let response = client()
+        .get(url)
+        .header("X-API-Token", token)
+        .send()
+        .await
+        .unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
 /// Polls `GET /jobs/{id}` until `done` holds for the job (or panics after `timeout`).
-pub async fn wait_job(base: &str, token: &str, job_id: &str, timeout: Duration, done: impl Fn(&Value) -> bool) -> Value {
+pub async fn wait_job(
+    base: &str,
+    token: &str,
+    job_id: &str,
+    timeout: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
     let start = Instant::now();
     loop {
         let (status, job) = get_json(&format!("{base}/jobs/{job_id}"), token).await;
         if status == 200 && done(&job) {
             return job;
         }
-        assert!(start.elapsed() < timeout, "job {job_id} did not get there in time: {status} {job}");
+        assert!(
+            start.elapsed() < timeout,
+            "job {job_id} did not get there in time: {status} {job}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
 pub fn is_terminal(job: &Value) -> bool {
-    matches!(job["status"].as_str(), Some("completed" | "failed" | "cancelled"))
+    matches!(
+        job["status"].as_str(),
+        Some("completed" | "failed" | "cancelled")
+    )
 }
 
 /// A non-admin user with a token. Returns (user id, raw token).
-pub fn user_with_token(state: &AppState, username: &str, features: &[&str], quota: &[(&str, i64)]) -> (i64, String) {
+pub fn user_with_token(
+    state: &AppState,
+    username: &str,
+    features: &[&str],
+    quota: &[(&str, i64)],
+) -> (i64, String) {
     let user = state
         .auth
         .register(&recozik_auth::NewUserRequest {
@@ -264,7 +309,7 @@ pub fn user_with_token(state: &AppState, username: &str, features: &[&str], quot
             password: USER_PASSWORD.to_owned(),
             roles: None,
             allowed_features: Vec::new(),
-            quota_limits: Default::default(),
+            quota_limits: std::collections::BTreeMap::default(),
         })
         .unwrap();
     let token = state
@@ -275,7 +320,10 @@ pub fn user_with_token(state: &AppState, username: &str, features: &[&str], quot
             display_name: format!("{username} token"),
             roles: Vec::new(),
             allowed_features: features.iter().map(|f| (*f).to_owned()).collect(),
-            quota_limits: quota.iter().map(|(k, v)| ((*k).to_owned(), Some(*v))).collect(),
+            quota_limits: quota
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), Some(*v)))
+                .collect(),
             expires_at: None,
         })
         .unwrap();
@@ -299,7 +347,9 @@ pub async fn follow_ws(url: &str, headers: &[(&str, &str)], timeout: Duration) -
             value.parse().unwrap(),
         );
     }
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("handshake");
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("handshake");
     let mut outcome = WsOutcome {
         frames: Vec::new(),
         close_code: None,
@@ -308,7 +358,9 @@ pub async fn follow_ws(url: &str, headers: &[(&str, &str)], timeout: Duration) -
     loop {
         let next = tokio::time::timeout_at(deadline, socket.next()).await;
         match next {
-            Ok(Some(Ok(Message::Text(text)))) => outcome.frames.push(serde_json::from_str(&text).unwrap()),
+            Ok(Some(Ok(Message::Text(text)))) => {
+                outcome.frames.push(serde_json::from_str(&text).unwrap());
+            }
             Ok(Some(Ok(Message::Close(frame)))) => {
                 outcome.close_code = Some(frame.map_or(1005, |f| u16::from(f.code)));
                 let _ = socket.close(None).await;
@@ -337,7 +389,11 @@ pub fn close_code_value(code: CloseCode) -> u16 {
 
 /// A port that was free a moment ago.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A `recozik-web` process.
@@ -377,7 +433,11 @@ impl BinaryServer {
             {
                 return server;
             }
-            assert!(start.elapsed() < Duration::from_secs(60), "recozik-web did not start; see {}", workdir.display());
+            assert!(
+                start.elapsed() < Duration::from_mins(1),
+                "recozik-web did not start; see {}",
+                workdir.display()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -402,7 +462,9 @@ impl BinaryServer {
 
     /// SIGTERM, then wait for the exit.
     pub fn terminate(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let _ = self.child.wait();
     }
 }
