@@ -198,6 +198,10 @@ impl Sources {
     }
 }
 
+/// Variables with our prefix that belong to other programs (the Next.js dashboard reads
+/// `RECOZIK_WEB_API_BASE`): ignored rather than refused, so both can share one environment.
+const FOREIGN_VARIABLES: &[&str] = &["api_base"];
+
 /// Keeps the `RECOZIK_WEB_*` pairs, keyed by lower-case field name (the config-file variable
 /// itself excluded).
 fn prefixed(pairs: impl IntoIterator<Item = (String, String)>) -> BTreeMap<String, String> {
@@ -206,7 +210,9 @@ fn prefixed(pairs: impl IntoIterator<Item = (String, String)>) -> BTreeMap<Strin
         .filter_map(|(name, value)| {
             let upper = name.to_ascii_uppercase();
             let field = upper.strip_prefix(ENV_PREFIX)?;
-            (upper != CONFIG_FILE_VAR).then(|| (field.to_ascii_lowercase(), value))
+            let field = field.to_ascii_lowercase();
+            (upper != CONFIG_FILE_VAR && !FOREIGN_VARIABLES.contains(&field.as_str()))
+                .then_some((field, value))
         })
         .collect()
 }
@@ -510,6 +516,7 @@ mod tests {
             ("RECOZIK_WEB_READONLY_QUOTA_ACOUSTID", "50"),
             ("RECOZIK_WEB_AUDD_TOKEN", ""),
             ("OTHER_VARIABLE", "ignored"),
+            ("RECOZIK_WEB_API_BASE", "http://dashboard-only"),
         ])
         .unwrap();
         assert_eq!(settings.port, 9001);

@@ -242,7 +242,7 @@ async fn refresh_register_and_change_password_require_csrf() {
             .to_request(),
     )
     .await;
-    assert_eq!(response.status(), 403);
+    assert_eq!(response.status(), 401);
 }
 
 #[actix_web::test]
@@ -752,10 +752,10 @@ async fn register_refuses_weak_passwords() {
 }
 
 #[actix_web::test]
-async fn user_endpoints_are_for_admin_sessions_only() {
+async fn user_endpoints_are_for_admins_only() {
     let app = start();
     let service = service(&app.state).await;
-    common::create_user(&app.state, "reader", &["readonly"], &[]);
+    let reader = common::create_user(&app.state, "reader", &["readonly"], &[]);
     let session = login(&service, "reader", "TestPassword1!").await;
     let response = test::call_service(
         &service,
@@ -766,13 +766,30 @@ async fn user_endpoints_are_for_admin_sessions_only() {
     .await;
     assert_eq!(response.status(), 403);
     assert_eq!(body(response).await["detail"], "Admin required");
-    // A token, even the admin's, does not open session-only routes.
+    let reader_token = common::create_token(&app.state, reader, &[], &[]);
+    let response = test::call_service(
+        &service,
+        with_token(test::TestRequest::get().uri("/admin/users"), &reader_token).to_request(),
+    )
+    .await;
+    assert_eq!(response.status(), 403);
+    // Admin routes accept admin tokens as well as sessions (upstream: sessions only).
     let response = test::call_service(
         &service,
         with_token(test::TestRequest::get().uri("/admin/users"), ADMIN_TOKEN).to_request(),
     )
     .await;
-    assert_eq!(response.status(), 403);
+    assert_eq!(response.status(), 200);
+    let payload =
+        json!({"username": "tokenmade", "email": "t@example.com", "password": "Str0ngPassw0rd!"});
+    let response = test::call_service(
+        &service,
+        with_token(test::TestRequest::post().uri("/auth/register"), ADMIN_TOKEN)
+            .set_json(&payload)
+            .to_request(),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
 }
 
 #[actix_web::test]

@@ -68,7 +68,8 @@ fn documented_rows() -> Vec<Row> {
     for document in DOCUMENTS {
         let path = root.join(document);
         let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()));
+            .map_err(|error| format!("cannot read {}: {error}", path.display()))
+            .unwrap();
         let mut inside = false;
         let mut header_seen = false;
         for (index, line) in text.lines().enumerate() {
@@ -97,9 +98,13 @@ fn documented_rows() -> Vec<Row> {
                 header_seen = true; // the first row of a table holds the column titles
                 continue;
             }
-            let variable = variable_in(&cells[0]).unwrap_or_else(|| {
-                panic!("{location}: a settings table row must name its variable in its first cell")
-            });
+            let variable = variable_in(&cells[0])
+                .ok_or_else(|| {
+                    format!(
+                        "{location}: a settings table row must name its variable in its first cell"
+                    )
+                })
+                .unwrap();
             assert!(
                 cells.len() >= 3,
                 "{location}: a settings row needs at least three cells (variable, default, meaning)"
@@ -216,7 +221,7 @@ fn documented_defaults_match_the_code() {
             .collect();
         if !missing.is_empty() {
             mismatches.push(format!(
-                "{}: {} documents the default `{}` but the code's default is {value} \
+                "{}: {} documents the default {} but the code's default is {value} \
                  (the cell should contain {missing:?})",
                 row.location, row.variable, row.default
             ));

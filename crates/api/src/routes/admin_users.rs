@@ -1,20 +1,25 @@
-//! `/admin/users/*`: user administration, for admin sessions only.
+//! `/admin/users/*`: user administration, for admins (session or API token).
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use recozik_auth::{Auth, RawQuotaLimits, UserPatch, require_session_admin};
+use recozik_auth::{Auth, AuthError, RawQuotaLimits, UserPatch};
 use serde::Deserialize;
 
 use crate::error::{ApiError, ValidationIssue};
 use crate::extract::{self, blocking};
 use crate::state::AppState;
 
-/// Checks for an admin session (CSRF included on unsafe methods).
-async fn require_admin(request: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
-    require_session_admin(extract::session_principal(request, state).await?)?;
-    Ok(())
+/// Checks that the caller is an admin, by session (CSRF included on unsafe methods) or by API
+/// token (upstream accepted sessions only).
+pub async fn require_admin(request: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+    let principal = extract::principal(request, state).await?;
+    if principal.is_admin() {
+        Ok(())
+    } else {
+        Err(AuthError::AdminRequired.into())
+    }
 }
 
-/// Checks for an admin session, then runs `work` with the auth service on a blocking thread.
+/// Checks for an admin, then runs `work` with the auth service on a blocking thread.
 async fn as_admin<T: Send + 'static>(
     request: &HttpRequest,
     state: &AppState,

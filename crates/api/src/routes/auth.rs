@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use recozik_auth::principal::clear_cookies;
 use recozik_auth::{
     CookieSpec, IssuedSession, LimitClass, NewUserRequest, RawQuotaLimits, SameSite,
-    require_session, require_session_admin,
+    require_session,
 };
 use serde::Deserialize;
 
@@ -122,14 +122,14 @@ pub struct RegisterBody {
     quota_limits: RawQuotaLimits,
 }
 
-/// `POST /auth/register`: an admin (session) creates a user.
+/// `POST /auth/register`: an admin (session with CSRF, or admin API token) creates a user.
 pub async fn register(
     request: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<RegisterBody>,
 ) -> Result<HttpResponse, ApiError> {
     extract::rate_limit(&request, &state, LimitClass::Register)?;
-    require_session_admin(extract::session_principal(&request, &state).await?)?;
+    crate::routes::admin_users::require_admin(&request, &state).await?;
     let body = body.into_inner();
     let new_user = NewUserRequest {
         username: body.username,

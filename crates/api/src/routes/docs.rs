@@ -56,8 +56,7 @@ fn query_param(name: &str, kind: &str, description: &str) -> Value {
 
 const PRINCIPAL: &str =
     "session cookie (with X-CSRF-Token on unsafe methods) or X-API-Token header";
-const SESSION_ADMIN: &str = "admin session cookie only (X-CSRF-Token on unsafe methods)";
-const ADMIN: &str = "admin session cookie or admin X-API-Token";
+const ADMIN: &str = "admin session cookie (X-CSRF-Token on unsafe methods) or admin X-API-Token";
 
 fn build() -> Value {
     let ok = Some(schema_ref("Status"));
@@ -144,24 +143,24 @@ fn build() -> Value {
             "/auth/login": {"post": operation("Log in; sets the session, refresh and CSRF cookies", "auth", "none", Some(json_content(schema_ref("Login"))), &[("200", "Logged in", Some(schema_ref("LoginResponse"))), ("401", "Invalid credentials", None), ("403", "user_disabled", None), e422.clone(), e429.clone()])},
             "/auth/refresh": {"post": operation("Rotate the session (refresh cookie + CSRF)", "auth", "refresh cookie", None, &[("200", "Refreshed", Some(schema_ref("LoginResponse"))), e401.clone(), e403.clone(), e429.clone()])},
             "/auth/logout": {"post": operation("Log out (CSRF required)", "auth", "cookies", None, &[("200", "Logged out", ok.clone()), e403.clone()])},
-            "/auth/register": {"post": operation("Create a user", "admin", SESSION_ADMIN, Some(json_content(schema_ref("Register"))), &[("200", "Created", ok.clone()), ("400", "Invalid or duplicate", None), e403.clone(), e422.clone(), e429.clone()])},
+            "/auth/register": {"post": operation("Create a user", "admin", ADMIN, Some(json_content(schema_ref("Register"))), &[("200", "Created", ok.clone()), ("400", "Invalid or duplicate", None), e403.clone(), e422.clone(), e429.clone()])},
             "/auth/change-password": {"post": operation("Change one's password (ends every session)", "auth", "session cookie only", Some(json_content(schema_ref("ChangePassword"))), &[("200", "Changed", ok.clone()), ("400", "Weak password", None), e401.clone(), e403.clone(), e429.clone()])},
             "/admin/users": {"get": {
                 "parameters": [query_param("limit", "integer", "1..500, default 100"), query_param("offset", "integer", "≥ 0")],
-                "summary": "List users", "tags": ["admin"], "description": format!("Authentication: {SESSION_ADMIN}."),
+                "summary": "List users", "tags": ["admin"], "description": format!("Authentication: {ADMIN}."),
                 "responses": {"200": {"description": "Users", "content": json_content(json!({"type": "array", "items": schema_ref("User")}))}, "403": {"description": "Admin required"}}
             }},
             "/admin/users/{user_id}": {
                 "parameters": [path_param("user_id", "integer")],
-                "get": operation("A user", "admin", SESSION_ADMIN, None, &[("200", "User", Some(schema_ref("User"))), e403.clone(), e404.clone()]),
-                "put": operation("Update a user (absent or null fields unchanged)", "admin", SESSION_ADMIN, Some(json_content(schema_ref("UserUpdate"))), &[("200", "Updated", Some(schema_ref("User"))), ("400", "Invalid value", None), e403.clone(), e404.clone()]),
-                "delete": operation("Delete a user with their sessions and tokens", "admin", SESSION_ADMIN, None, &[("200", "Deleted", ok.clone()), e403.clone(), e404.clone()])
+                "get": operation("A user", "admin", ADMIN, None, &[("200", "User", Some(schema_ref("User"))), e403.clone(), e404.clone()]),
+                "put": operation("Update a user (absent or null fields unchanged)", "admin", ADMIN, Some(json_content(schema_ref("UserUpdate"))), &[("200", "Updated", Some(schema_ref("User"))), ("400", "Invalid value", None), e403.clone(), e404.clone()]),
+                "delete": operation("Delete a user with their sessions and tokens", "admin", ADMIN, None, &[("200", "Deleted", ok.clone()), e403.clone(), e404.clone()])
             },
-            "/admin/users/{user_id}/reset-password": {"parameters": [path_param("user_id", "integer")], "post": operation("Set a user's password (ends their sessions)", "admin", SESSION_ADMIN, Some(json_content(schema_ref("ResetPassword"))), &[("200", "Done", ok.clone()), ("400", "Weak password", None), e403.clone(), e404.clone()])},
+            "/admin/users/{user_id}/reset-password": {"parameters": [path_param("user_id", "integer")], "post": operation("Set a user's password (ends their sessions)", "admin", ADMIN, Some(json_content(schema_ref("ResetPassword"))), &[("200", "Done", ok.clone()), ("400", "Weak password", None), e403.clone(), e404.clone()])},
             "/admin/users/{user_id}/sessions": {
                 "parameters": [path_param("user_id", "integer")],
-                "get": operation("A user's live sessions", "admin", SESSION_ADMIN, None, &[("200", "Sessions", Some(json!({"type": "array", "items": schema_ref("Session")}))), e403.clone(), e404.clone()]),
-                "delete": operation("End every session of a user", "admin", SESSION_ADMIN, None, &[("200", "Done", ok), e403, e404])
+                "get": operation("A user's live sessions", "admin", ADMIN, None, &[("200", "Sessions", Some(json!({"type": "array", "items": schema_ref("Session")}))), e403.clone(), e404.clone()]),
+                "delete": operation("End every session of a user", "admin", ADMIN, None, &[("200", "Done", ok), e403, e404])
             }
         }
     })

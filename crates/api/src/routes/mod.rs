@@ -1,7 +1,7 @@
 //! The route table. Handlers extract, call a library function and map the result.
 
 mod admin_tokens;
-mod admin_users;
+pub(crate) mod admin_users;
 mod auth;
 mod docs;
 mod health;
