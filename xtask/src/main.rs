@@ -5,6 +5,7 @@
 
 mod bench;
 mod bench_api;
+#[cfg(feature = "db")]
 mod database;
 mod fixtures;
 mod postgres;
@@ -65,8 +66,8 @@ fn main() -> std::process::ExitCode {
         }),
         Command::Run { args } => run(&args),
         Command::Test { args } => test::run(&args),
-        Command::Migrate => database::migrate_command(),
-        Command::Seed => database::seed_command(),
+        Command::Migrate => database_command("migrate"),
+        Command::Seed => database_command("seed"),
         Command::Fixtures => fixtures::generate(),
         Command::Bench { which } => bench::run(&which),
     };
@@ -96,4 +97,28 @@ fn run(args: &[String]) -> anyhow::Result<()> {
         ])
         .args(args);
     util::run_status(&mut command)
+}
+
+/// Runs a database command: directly when built with the `db` feature, otherwise after
+/// installing the build packages, through a second xtask build that has the feature.
+fn database_command(name: &str) -> anyhow::Result<()> {
+    #[cfg(feature = "db")]
+    {
+        match name {
+            "migrate" => database::migrate_command(),
+            _ => database::seed_command(),
+        }
+    }
+    #[cfg(not(feature = "db"))]
+    {
+        setup::ensure(setup::Purpose::Build)?;
+        // Same working directory, so relative media roots mean the same folder.
+        let manifest = util::workspace_root().join("Cargo.toml");
+        let mut command = util::cargo();
+        command
+            .args(["run", "--quiet", "--manifest-path"])
+            .arg(manifest)
+            .args(["--package", "xtask", "--features", "db", "--", name]);
+        util::run_status(&mut command)
+    }
 }

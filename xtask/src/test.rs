@@ -40,6 +40,7 @@ const FORBIDDEN_DEPENDENCIES: &[(&str, &[&str])] = &[
             "chromaprint-rust",
             "recozik_core",
             "recozik_api",
+            "pq-sys",
         ],
     ),
 ];
@@ -57,6 +58,18 @@ pub fn run(extra_args: &[String]) -> anyhow::Result<()> {
     util::run_status(util::cargo().current_dir(&root).args([
         "clippy",
         "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    // xtask's database commands are behind a feature the workspace build leaves off.
+    util::run_status(util::cargo().current_dir(&root).args([
+        "clippy",
+        "--package",
+        "xtask",
+        "--features",
+        "db",
         "--all-targets",
         "--",
         "-D",
