@@ -54,12 +54,14 @@ pub fn decode_pcm(
         stopped: false,
         sink,
     };
-    let mut packet = Packet::empty();
     let mut packets: u64 = 0;
     let mut bad_packets: u64 = 0;
     let mut last_error = String::new();
 
     loop {
+        // A fresh packet each time: `av_read_frame` does not release the buffer a reused
+        // packet still references, so reusing one would keep every packet of the file alive.
+        let mut packet = Packet::empty();
         match packet.read(&mut source.input) {
             Ok(()) => {}
             Err(ffmpeg_next::Error::Eof) => break,
