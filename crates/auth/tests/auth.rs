@@ -1560,14 +1560,9 @@ fn parallel_seeding_from_threads_creates_one_of_everything() {
 
 const CHILD_URL_ENV: &str = "RECOZIK_AUTH_SEED_CHILD_URL";
 
-/// Entry point of the child processes of [`parallel_seeding_from_processes`].
-#[test]
-#[ignore = "run by parallel_seeding_from_processes in child processes"]
-fn child_seed() {
-    let Ok(url) = std::env::var(CHILD_URL_ENV) else {
-        return;
-    };
-    let db = recozik_storage::Database::connect(&url, &common::pool_options(2)).unwrap();
+/// What each child process of [`parallel_seeding_from_processes`] does.
+fn child_seed(url: &str) {
+    let db = recozik_storage::Database::connect(url, &common::pool_options(2)).unwrap();
     recozik_storage::migrate(&db, recozik_storage::Schema::Auth).unwrap();
     let s = AuthSettings {
         admin_token: "process-admin".into(),
@@ -1579,13 +1574,18 @@ fn child_seed() {
 
 #[test]
 fn parallel_seeding_from_processes() {
+    // The children are this same test, re-run with the database to seed in the environment.
+    if let Ok(url) = std::env::var(CHILD_URL_ENV) {
+        child_seed(&url);
+        return;
+    }
     for t in backends("seed_processes") {
         // The database is neither created nor migrated beforehand: the children race on both.
         let exe = std::env::current_exe().unwrap();
         let children: Vec<_> = (0..4)
             .map(|_| {
                 Command::new(&exe)
-                    .args(["child_seed", "--exact", "--ignored", "--nocapture"])
+                    .args(["parallel_seeding_from_processes", "--exact", "--nocapture"])
                     .env(CHILD_URL_ENV, t.url())
                     .stdout(Stdio::piped())
                     .stderr(Stdio::piped())

@@ -23,20 +23,15 @@ fn unix_ms() -> u128 {
         .as_millis()
 }
 
-/// Spawns `PROCESSES` copies of this test binary running [`child_migrate_and_seed`], all
+/// Spawns `PROCESSES` copies of this test binary re-running `parent_test` as children, all
 /// released at the same instant, and requires every one to succeed.
-fn run_children(auth_url: &str, jobs_url: &str) {
+fn run_children(parent_test: &str, auth_url: &str, jobs_url: &str) {
     let exe = std::env::current_exe().unwrap();
     let start = unix_ms() + 1500; // leave time for every process to start and wait
     let children: Vec<_> = (0..PROCESSES)
         .map(|_| {
             Command::new(&exe)
-                .args([
-                    "child_migrate_and_seed",
-                    "--exact",
-                    "--ignored",
-                    "--nocapture",
-                ])
+                .args([parent_test, "--exact", "--nocapture"])
                 .env(ENV_AUTH, auth_url)
                 .env(ENV_JOBS, jobs_url)
                 .env(ENV_START, start.to_string())
@@ -80,25 +75,44 @@ fn check_outcome(auth_url: &str, jobs_url: &str, label: &str) {
 
 #[test]
 fn eight_processes_migrate_and_seed_the_same_sqlite_files_at_once() {
+    if is_child() {
+        child_migrate_and_seed();
+        return;
+    }
     let tdb = common::sqlite();
-    run_children(tdb.auth_url(), tdb.jobs_url());
+    run_children(
+        "eight_processes_migrate_and_seed_the_same_sqlite_files_at_once",
+        tdb.auth_url(),
+        tdb.jobs_url(),
+    );
     check_outcome(tdb.auth_url(), tdb.jobs_url(), "sqlite");
 }
 
 #[test]
 fn eight_processes_migrate_and_seed_one_postgres_database_at_once() {
+    if is_child() {
+        child_migrate_and_seed();
+        return;
+    }
     let Some(tdb) = common::postgres_only("processes") else {
         return;
     };
-    run_children(tdb.auth_url(), tdb.jobs_url());
+    run_children(
+        "eight_processes_migrate_and_seed_one_postgres_database_at_once",
+        tdb.auth_url(),
+        tdb.jobs_url(),
+    );
     check_outcome(tdb.auth_url(), tdb.jobs_url(), "postgres");
 }
 
-/// Child-process entry point of the tests above (ignored in normal runs; the parent runs it
-/// with `--ignored --exact`). Opens both databases (migrating them), seeds the admin user and
-/// token, and enqueues one job.
-#[test]
-#[ignore = "entry point for the child processes spawned by the tests of this file"]
+/// True in the child processes: each parent test re-runs itself with the databases to use in
+/// the environment.
+fn is_child() -> bool {
+    std::env::var_os(ENV_START).is_some()
+}
+
+/// What each child process does: opens both databases (migrating them), seeds the admin user
+/// and token, and enqueues one job.
 fn child_migrate_and_seed() {
     let (Ok(auth_url), Ok(jobs_url), Ok(start)) = (
         std::env::var(ENV_AUTH),
