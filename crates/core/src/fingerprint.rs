@@ -7,6 +7,7 @@
 
 use std::ops::ControlFlow;
 use std::path::Path;
+use std::sync::mpsc;
 
 use chromaprint_rust::{Algorithm, Context};
 use serde::{Deserialize, Serialize};
@@ -53,63 +54,61 @@ pub fn fingerprint_file(
     path: &Path,
     options: &FingerprintOptions,
 ) -> Result<Fingerprint, AudioError> {
-    let failed = |detail: String| AudioError::Fingerprinter {
-        path: path.to_owned(),
-        detail,
-    };
-    let mut context = Context::new(Algorithm::default());
-    context
-        .start(CHROMAPRINT_SAMPLE_RATE, 1)
-        .map_err(|error| failed(error.to_string()))?;
-
     let limit = match options.max_length_seconds {
         0 => u64::MAX,
         seconds => u64::from(seconds) * u64::from(CHROMAPRINT_SAMPLE_RATE),
     };
-    let mut fed: u64 = 0;
-    let mut feed_error = None;
     let target = PcmFormat {
         sample_rate: CHROMAPRINT_SAMPLE_RATE,
         channels: 1,
     };
-    let summary = decode_pcm(path, target, |samples| {
-        let remaining = limit - fed;
-        let take = samples
-            .len()
-            .min(usize::try_from(remaining).unwrap_or(usize::MAX));
-        if let Err(error) = context.feed(&samples[..take]) {
-            feed_error = Some(error.to_string());
-            return ControlFlow::Break(());
+    // Decoding and fingerprinting overlap on two threads, joined by a small bounded channel
+    // (memory stays flat: at most PIPELINE_DEPTH chunks wait).
+    let (sender, receiver) = mpsc::sync_channel::<Vec<i16>>(PIPELINE_DEPTH);
+    let (decoded, computed) = std::thread::scope(|scope| {
+        let fingerprinter = scope.spawn(move || compute(&receiver));
+        let mut fed: u64 = 0;
+        let mut batch: Vec<i16> = Vec::with_capacity(BATCH_SAMPLES);
+        let decoded = decode_pcm(path, target, |samples| {
+            let remaining = usize::try_from(limit - fed).unwrap_or(usize::MAX);
+            let take = samples.len().min(remaining);
+            fed += take as u64;
+            batch.extend_from_slice(&samples[..take]);
+            let done = fed >= limit;
+            if batch.len() >= BATCH_SAMPLES || done {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_SAMPLES));
+                // A closed channel means the fingerprinter failed; it reports why below.
+                if sender.send(full).is_err() {
+                    return ControlFlow::Break(());
+                }
+            }
+            if done {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+        if !batch.is_empty() {
+            // The end of a file shorter than the limit; an error here surfaces through `compute`.
+            let _ = sender.send(batch);
         }
-        fed += take as u64;
-        if fed >= limit {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        }
+        drop(sender);
+        let computed = fingerprinter
+            .join()
+            .unwrap_or_else(|_| Err("the fingerprinting thread panicked".to_owned()));
+        (decoded, computed)
+    });
+    let summary = decoded?;
+    let (fingerprint, raw) = computed.map_err(|detail| AudioError::Fingerprinter {
+        path: path.to_owned(),
+        detail,
     })?;
-    if let Some(detail) = feed_error {
-        return Err(failed(detail));
-    }
-    context
-        .finish()
-        .map_err(|error| failed(error.to_string()))?;
-
-    let raw = context
-        .get_fingerprint_raw()
-        .map_err(|error| failed(error.to_string()))?;
-    if raw.get().is_empty() {
+    if raw.is_empty() {
         return Err(AudioError::TooShort {
             path: path.to_owned(),
             decoded_seconds: summary.decoded_seconds,
         });
     }
-    let fingerprint = context
-        .get_fingerprint_base64()
-        .map_err(|error| failed(error.to_string()))?
-        .get()
-        .map_err(|error| failed(error.to_string()))?
-        .to_owned();
     let duration_seconds = match summary.declared_duration_ms {
         Some(ms) => ms as f64 / 1000.0,
         // Raw streams without a declared duration: what we decoded is the best estimate.
@@ -118,6 +117,40 @@ pub fn fingerprint_file(
     Ok(Fingerprint {
         fingerprint,
         duration_seconds,
-        raw: options.include_raw.then(|| raw.get().to_vec()),
+        raw: options.include_raw.then_some(raw),
     })
+}
+
+/// Batches of decoded samples waiting for the fingerprinter.
+const PIPELINE_DEPTH: usize = 4;
+/// Samples per batch sent to the fingerprinter (about 1.5 s of audio): few enough hand-overs
+/// that the thread switch costs nothing, small enough that memory stays flat.
+const BATCH_SAMPLES: usize = 16_384;
+
+/// Feeds Chromaprint everything the channel delivers; returns the compressed and the raw
+/// fingerprint (the raw one is empty when the audio was too short).
+fn compute(chunks: &mpsc::Receiver<Vec<i16>>) -> Result<(String, Vec<u32>), String> {
+    let mut context = Context::new(Algorithm::default());
+    context
+        .start(CHROMAPRINT_SAMPLE_RATE, 1)
+        .map_err(|error| error.to_string())?;
+    for chunk in chunks {
+        context.feed(&chunk).map_err(|error| error.to_string())?;
+    }
+    context.finish().map_err(|error| error.to_string())?;
+    let raw = context
+        .get_fingerprint_raw()
+        .map_err(|error| error.to_string())?
+        .get()
+        .to_vec();
+    if raw.is_empty() {
+        return Ok((String::new(), raw));
+    }
+    let compressed = context
+        .get_fingerprint_base64()
+        .map_err(|error| error.to_string())?
+        .get()
+        .map_err(|error| error.to_string())?
+        .to_owned();
+    Ok((compressed, raw))
 }

@@ -273,6 +273,12 @@ impl AudioSource {
                 detail: format!("invalid stream parameters: {error}"),
             })?;
         request_s16_output(&mut context);
+        // Frame threads where the codec supports them (FLAC, ALAC, …): the same samples, sooner.
+        context.set_threading(codec::threading::Config {
+            kind: codec::threading::Type::Frame,
+            count: 0,
+            ..codec::threading::Config::default()
+        });
         let mut decoder = context.decoder();
         decoder.set_packet_time_base(stream.time_base());
         let decoder = decoder
