@@ -100,8 +100,21 @@ where
 pub async fn principal(request: &HttpRequest, state: &AppState) -> Result<Principal, ApiError> {
     rate_limit(request, state, LimitClass::Api)?;
     let credentials = Credentials::of(request);
+    // Token-only requests may be answered from the short-lived memo (the session cookie, when
+    // present, always wins and is always checked).
+    let token = match (&credentials.session_cookie, &credentials.api_token) {
+        (None, Some(token)) if !token.is_empty() => Some(token.clone()),
+        _ => None,
+    };
+    if let Some(principal) = token.as_deref().and_then(|t| state.token_cache.get(t)) {
+        return Ok(principal);
+    }
     let auth = state.auth.clone();
-    blocking(move || auth.resolve_principal(&credentials.source())).await
+    let principal = blocking(move || auth.resolve_principal(&credentials.source())).await?;
+    if let Some(token) = token {
+        state.token_cache.put(&token, &principal);
+    }
+    Ok(principal)
 }
 
 /// The principal of a session-only route, or `None` (CSRF enforced for unsafe methods).

@@ -37,6 +37,7 @@ pub mod pipeline;
 pub mod routes;
 pub mod settings;
 pub mod state;
+pub mod token_cache;
 
 use std::time::Duration;
 

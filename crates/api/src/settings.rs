@@ -85,6 +85,9 @@ pub struct Settings {
     pub rate_limit_enabled: bool,
     pub rate_limit_per_minute: u32,
     pub rate_limit_trusted_proxies: u32,
+    /// Seconds a resolved API token is remembered in memory (0: every request reads the
+    /// database).
+    pub token_cache_seconds: u64,
     pub security_headers_enabled: bool,
     pub security_csp: Option<String>,
     pub security_referrer_policy: String,
@@ -143,6 +146,7 @@ impl Default for Settings {
             rate_limit_enabled: true,
             rate_limit_per_minute: 60,
             rate_limit_trusted_proxies: 0,
+            token_cache_seconds: 2,
             security_headers_enabled: true,
             security_csp: Some(
                 "default-src 'none'; frame-ancestors 'none'; base-uri 'none'".to_owned(),

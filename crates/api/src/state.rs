@@ -37,6 +37,7 @@ pub struct Inner {
     pub auth: Auth,
     pub limiters: RateLimiters,
     pub services: Services,
+    pub token_cache: crate::token_cache::TokenCache,
 }
 
 impl std::ops::Deref for AppState {
@@ -134,6 +135,8 @@ impl AppState {
         let limiters = RateLimiters::new(&auth_settings);
         let services = Services::new(&services_config(&settings))
             .map_err(|error| StartupError::Services(error.to_string()))?;
+        let token_cache =
+            crate::token_cache::TokenCache::new(Duration::from_secs(settings.token_cache_seconds));
         Ok(Self {
             inner: Arc::new(Inner {
                 settings,
@@ -141,6 +144,7 @@ impl AppState {
                 auth,
                 limiters,
                 services,
+                token_cache,
             }),
         })
     }

@@ -94,6 +94,7 @@ pub async fn create(
     };
     let auth = state.auth.clone();
     let created = blocking(move || auth.create_token(&new_token)).await?;
+    state.token_cache.clear();
     Ok(HttpResponse::Ok().json(TokenResponse::new(created.info, Some(created.token))))
 }
 
@@ -107,5 +108,7 @@ pub async fn revoke(
     let auth = state.auth.clone();
     let token_id = path.into_inner();
     blocking(move || auth.revoke_token(&token_id)).await?;
+    // The revoked token must stop working at once on this instance.
+    state.token_cache.clear();
     Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ok"})))
 }

@@ -27,7 +27,12 @@ async fn as_admin<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     require_admin(request, state).await?;
     let auth = state.auth.clone();
-    blocking(move || work(auth)).await
+    let outcome = blocking(move || work(auth)).await?;
+    if request.method() != actix_web::http::Method::GET {
+        // Users changed: memoised token principals may be stale.
+        state.token_cache.clear();
+    }
+    Ok(outcome)
 }
 
 fn ok_status() -> HttpResponse {
