@@ -14,31 +14,36 @@ use crate::adapters::{DatabaseLookupCache, PrincipalPolicy};
 use crate::settings::Settings;
 use crate::state::AppState;
 
-/// What a client may choose per identification.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// What a client may choose per identification. Uploads cannot choose the cache settings
+/// (`cache_enabled`, `cache_ttl_hours`): the server's settings apply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 #[allow(clippy::struct_excessive_bools)] // the client's switches, as the API names them
 pub struct IdentifyOptions {
-    #[serde(default)]
     pub refresh_cache: bool,
     /// `None`: the `cache_enabled` setting.
-    #[serde(default)]
     pub cache_enabled: Option<bool>,
     /// `None`: the `cache_ttl_hours` setting.
-    #[serde(default)]
     pub cache_ttl_hours: Option<u32>,
-    #[serde(default = "yes")]
     pub metadata_fallback: bool,
-    #[serde(default)]
     pub prefer_audd: bool,
-    #[serde(default)]
     pub force_audd_enterprise: bool,
     /// `None`: AudD is used whenever a token is configured.
-    #[serde(default)]
     pub enable_audd: Option<bool>,
 }
 
-fn yes() -> bool {
-    true
+impl Default for IdentifyOptions {
+    fn default() -> Self {
+        Self {
+            refresh_cache: false,
+            cache_enabled: None,
+            cache_ttl_hours: None,
+            metadata_fallback: true,
+            prefer_audd: false,
+            force_audd_enterprise: false,
+            enable_audd: None,
+        }
+    }
 }
 
 /// The identification request for `audio_path` under these settings and options.

@@ -29,8 +29,9 @@ use recozik_storage::{CancelOutcome, Job, NewJob, StorageError, users};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use crate::pipeline::IdentifyOptions;
 pub use files::PendingUpload;
-pub use payload::{JobPayload, UploadOptions};
+pub use payload::JobPayload;
 pub use run::UNEXPECTED_ERROR;
 
 use crate::state::AppState;
@@ -53,7 +54,7 @@ pub fn submit_upload(
     principal: &Principal,
     job_id: &str,
     upload: PendingUpload,
-    options: UploadOptions,
+    options: IdentifyOptions,
 ) -> Result<Job, StorageError> {
     let payload = JobPayload::new(options, principal);
     let job = state.storage.queue.enqueue(&NewJob {

@@ -19,33 +19,6 @@ use crate::settings::Settings;
 /// Current payload format version.
 pub const PAYLOAD_VERSION: u32 = 1;
 
-/// The options of an upload (web-api.md §6.4). `cache_enabled` and `cache_ttl_hours` cannot be
-/// sent with an upload: the settings decide them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-#[allow(clippy::struct_excessive_bools)] // the client's switches, as the API names them
-pub struct UploadOptions {
-    pub refresh_cache: bool,
-    pub metadata_fallback: bool,
-    pub prefer_audd: bool,
-    pub force_audd_enterprise: bool,
-    /// `None`: AudD runs when a token is configured.
-    pub enable_audd: Option<bool>,
-}
-
-impl Default for UploadOptions {
-    fn default() -> Self {
-        Self {
-            refresh_cache: false,
-            metadata_fallback: true,
-            prefer_audd: false,
-            force_audd_enterprise: false,
-            enable_audd: None,
-        }
-    }
-}
-
-/// How the submitter authenticated, enough to find the credential again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SubmittedVia {
@@ -87,12 +60,12 @@ impl Submitter {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobPayload {
     pub version: u32,
-    pub options: UploadOptions,
+    pub options: IdentifyOptions,
     pub submitter: Submitter,
 }
 
 impl JobPayload {
-    pub fn new(options: UploadOptions, principal: &Principal) -> Self {
+    pub fn new(options: IdentifyOptions, principal: &Principal) -> Self {
         Self {
             version: PAYLOAD_VERSION,
             options,
@@ -165,18 +138,9 @@ pub fn reload_principal(
 pub fn identify_request(
     settings: &Settings,
     audio_path: &Path,
-    options: &UploadOptions,
+    options: &IdentifyOptions,
 ) -> IdentifyRequest {
-    let options = IdentifyOptions {
-        refresh_cache: options.refresh_cache,
-        cache_enabled: None,
-        cache_ttl_hours: None,
-        metadata_fallback: options.metadata_fallback,
-        prefer_audd: options.prefer_audd,
-        force_audd_enterprise: options.force_audd_enterprise,
-        enable_audd: options.enable_audd,
-    };
-    build_request(settings, audio_path.to_owned(), &options)
+    build_request(settings, audio_path.to_owned(), options)
 }
 
 #[cfg(test)]
@@ -187,10 +151,10 @@ mod tests {
     fn payload_round_trips_and_keeps_defaults() {
         let payload = JobPayload {
             version: PAYLOAD_VERSION,
-            options: UploadOptions {
+            options: IdentifyOptions {
                 prefer_audd: true,
                 enable_audd: Some(false),
-                ..UploadOptions::default()
+                ..IdentifyOptions::default()
             },
             submitter: Submitter {
                 user_id: 7,
@@ -204,25 +168,25 @@ mod tests {
         assert_eq!(JobPayload::from_json(&text).ok(), Some(payload));
         let partial = r#"{"version":1,"options":{},"submitter":{"user_id":1,"via":{"kind":"session","session_id":3,"family_id":"f"}}}"#;
         let parsed = JobPayload::from_json(partial).ok();
-        assert_eq!(parsed.map(|p| p.options), Some(UploadOptions::default()));
+        assert_eq!(parsed.map(|p| p.options), Some(IdentifyOptions::default()));
     }
 
     #[test]
     fn audd_needs_a_token_whatever_the_option() {
         let mut settings = Settings::default();
-        let options = UploadOptions {
+        let options = IdentifyOptions {
             enable_audd: Some(true),
-            ..UploadOptions::default()
+            ..IdentifyOptions::default()
         };
         let request = identify_request(&settings, Path::new("/x.mp3"), &options);
         assert!(!request.audd.enabled);
         settings.audd_token = Some("tok".to_owned());
-        let request = identify_request(&settings, Path::new("/x.mp3"), &UploadOptions::default());
+        let request = identify_request(&settings, Path::new("/x.mp3"), &IdentifyOptions::default());
         assert!(request.audd.enabled);
         assert!(request.musicbrainz.enabled);
-        let off = UploadOptions {
+        let off = IdentifyOptions {
             enable_audd: Some(false),
-            ..UploadOptions::default()
+            ..IdentifyOptions::default()
         };
         assert!(
             !identify_request(&settings, Path::new("/x.mp3"), &off)

@@ -19,7 +19,8 @@ use serde_json::json;
 
 use crate::error::{self, ApiError, ValidationIssue};
 use crate::extract::{self, Credentials, blocking};
-use crate::jobs::{self, JobFilter, PendingUpload, UploadOptions, view};
+use crate::jobs::{self, JobFilter, PendingUpload, view};
+use crate::pipeline::IdentifyOptions;
 use crate::state::AppState;
 
 pub fn configure(config: &mut web::ServiceConfig) {
@@ -102,7 +103,7 @@ fn parse_bool(name: &str, value: &str) -> Result<Option<bool>, ApiError> {
     }
 }
 
-fn apply_option(options: &mut UploadOptions, name: &str, value: &str) -> Result<(), ApiError> {
+fn apply_option(options: &mut IdentifyOptions, name: &str, value: &str) -> Result<(), ApiError> {
     let target = match name {
         "refresh_cache" => &mut options.refresh_cache,
         "metadata_fallback" => &mut options.metadata_fallback,
@@ -256,7 +257,7 @@ async fn upload(
 
     let mut multipart = Multipart::new(request.headers(), body);
     let mut file: Option<(String, PendingUpload)> = None;
-    let mut options = UploadOptions::default();
+    let mut options = IdentifyOptions::default();
     let mut fields = 0_usize;
     while let Some(field) = multipart.next().await {
         let mut field = field.map_err(multipart_error)?;
