@@ -68,6 +68,20 @@ impl QuotaPolicy for PrincipalPolicy {
             Err(error) => Err(unavailable(&error)),
         }
     }
+
+    async fn refund(&self, scope: QuotaScope, cost: u32) {
+        let Some(auth_scope) = auth_scope(scope) else {
+            return;
+        };
+        let (auth, principal) = (self.auth.clone(), self.principal.clone());
+        match tokio::task::spawn_blocking(move || auth.refund_quota(&principal, auth_scope, cost))
+            .await
+        {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "quota refund failed"),
+            Err(error) => tracing::warn!(%error, "quota refund could not run"),
+        }
+    }
 }
 
 /// The lookup cache in the jobs database, shared by every instance.

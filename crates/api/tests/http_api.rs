@@ -877,3 +877,62 @@ async fn openapi_and_docs_are_served() {
         "self-contained page"
     );
 }
+
+#[actix_web::test]
+async fn a_failed_acoustid_lookup_gives_its_quota_unit_back() {
+    let acoustid = MockServer::start().await;
+    // The first lookup fails (AcoustID unavailable, through both retries), later ones succeed.
+    Mock::given(method("POST"))
+        .and(path("/v2/lookup"))
+        .respond_with(ResponseTemplate::new(503).insert_header("Retry-After", "1"))
+        .up_to_n_times(3)
+        .with_priority(1)
+        .mount(&acoustid)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v2/lookup"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "status": "ok",
+            "results": [{"id": "trk-1", "score": 0.9, "recordings": [{"id": "rec-1", "title": "Track"}]}]
+        })))
+        .with_priority(2)
+        .mount(&acoustid)
+        .await;
+    let app = start_with(|s| s.acoustid_endpoint = format!("{}/v2/lookup", acoustid.uri()));
+    std::fs::copy(
+        common::fixture("wav_s16_8k_mono.wav"),
+        app.media.path().join("clip.wav"),
+    )
+    .unwrap();
+    let service = service(&app.state).await;
+    let user = common::create_user(&app.state, "quota", &["user"], &[]);
+    let token = app
+        .state
+        .auth
+        .create_token(&recozik_auth::NewTokenRequest {
+            user_id: user,
+            display_name: "one lookup a day".to_owned(),
+            quota_limits: [("acoustid_lookup".to_owned(), Some(1))]
+                .into_iter()
+                .collect(),
+            ..recozik_auth::NewTokenRequest::default()
+        })
+        .unwrap()
+        .token;
+    let call = || {
+        with_token(test::TestRequest::post().uri("/identify/from-path"), &token)
+            .set_json(json!({"audio_path": "clip.wav"}))
+            .to_request()
+    };
+    let failed = test::call_service(&service, call()).await;
+    assert_eq!(failed.status(), 400, "the AcoustID failure is reported");
+    let first = test::call_service(&service, call()).await;
+    assert_eq!(
+        first.status(),
+        200,
+        "the failed lookup did not use the only unit"
+    );
+    let second = test::call_service(&service, call()).await;
+    assert_eq!(second.status(), 429);
+    assert!(second.headers().get("retry-after").is_some());
+}

@@ -64,6 +64,22 @@ impl Auth {
         }
     }
 
+    /// Gives back `cost` units of `scope` consumed by this principal (the external call they
+    /// paid for failed). Nothing happens for scopes without a limit, which record nothing.
+    pub fn refund_quota(&self, principal: &Principal, scope: QuotaScope, cost: u32) -> Result<i64> {
+        if principal.quota_limit(scope).is_none() {
+            return Ok(0);
+        }
+        let mut conn = self.db.conn()?;
+        Ok(quota::refund(
+            &mut conn,
+            principal.user_id,
+            scope.as_str(),
+            i64::from(cost.max(1)),
+            self.now(),
+        )?)
+    }
+
     /// Current usage of a user in a scope: (units in the window, when the oldest stops
     /// counting).
     pub fn quota_usage(

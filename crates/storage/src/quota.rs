@@ -77,6 +77,47 @@ fn expiry_of(bucket_start: NaiveDateTime) -> DateTime<Utc> {
     from_db(bucket_start) + BUCKET + WINDOW
 }
 
+/// Gives back up to `cost` units used in the current window, newest first (the use they paid
+/// for did not happen, e.g. the remote service failed). Returns the units given back.
+pub fn refund(
+    conn: &mut Conn,
+    user_id: i64,
+    scope: &str,
+    cost: i64,
+    now: DateTime<Utc>,
+) -> Result<i64> {
+    if cost <= 0 {
+        return Ok(0);
+    }
+    conn.transaction(|tx| {
+        if let Conn::Postgres(c) = tx {
+            diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+                .bind::<diesel::sql_types::BigInt, _>(lock_key(user_id, scope))
+                .execute(&mut **c)?;
+        }
+        let mut remaining = cost;
+        for (start, used) in window_buckets(tx, user_id, scope, now)?.into_iter().rev() {
+            if remaining == 0 {
+                break;
+            }
+            let taken = used.min(remaining);
+            remaining -= taken;
+            let row = quota_usage::table
+                .filter(quota_usage::user_id.eq(user_id))
+                .filter(quota_usage::scope.eq(scope))
+                .filter(quota_usage::bucket_start.eq(start));
+            if taken == used {
+                on_conn!(tx, |c| diesel::delete(row).execute(c))?;
+            } else {
+                on_conn!(tx, |c| diesel::update(row)
+                    .set(quota_usage::used.eq(used - taken))
+                    .execute(c))?;
+            }
+        }
+        Ok(cost - remaining)
+    })
+}
+
 /// (bucket_start, used) in the window, oldest first.
 fn window_buckets(
     conn: &mut Conn,

@@ -647,3 +647,54 @@ fn concurrent_quota_consumption_never_overshoots() {
         );
     }
 }
+
+#[test]
+fn quota_refunds_give_back_the_newest_units_only() {
+    for tdb in common::backends("quota_refund") {
+        let db = tdb.auth();
+        let conn = &mut db.conn().unwrap();
+        let u = users::create(conn, &new_user("r")).unwrap();
+        let t0 = Utc::now();
+        let scope = "acoustid_lookup";
+        for minute in 0..3 {
+            quota::consume(conn, u.id, scope, 1, 3, t0 + TimeDelta::minutes(minute)).unwrap();
+        }
+        assert!(matches!(
+            quota::consume(conn, u.id, scope, 1, 3, t0 + TimeDelta::minutes(4)).unwrap(),
+            QuotaDecision::Denied { used: 3, .. }
+        ));
+        // Two units back: one more use fits, then the limit holds again.
+        assert_eq!(
+            quota::refund(conn, u.id, scope, 2, t0 + TimeDelta::minutes(5)).unwrap(),
+            2,
+            "{}",
+            tdb.label()
+        );
+        assert_eq!(
+            quota::usage(conn, u.id, scope, t0 + TimeDelta::minutes(5))
+                .unwrap()
+                .used,
+            1,
+            "{}",
+            tdb.label()
+        );
+        assert!(matches!(
+            quota::consume(conn, u.id, scope, 2, 3, t0 + TimeDelta::minutes(6)).unwrap(),
+            QuotaDecision::Granted { used: 3, .. }
+        ));
+        // Never below zero, and other users are untouched.
+        assert_eq!(
+            quota::refund(conn, u.id, scope, 10, t0 + TimeDelta::minutes(7)).unwrap(),
+            3,
+            "{}",
+            tdb.label()
+        );
+        assert_eq!(
+            quota::refund(conn, u.id, scope, 1, t0 + TimeDelta::minutes(7)).unwrap(),
+            0,
+            "{}",
+            tdb.label()
+        );
+        assert_eq!(quota::refund(conn, u.id, scope, 0, t0).unwrap(), 0);
+    }
+}
