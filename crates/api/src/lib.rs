@@ -75,6 +75,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             .default_service(web::to(error::not_found))
     })
     .shutdown_timeout(settings.shutdown_grace_seconds)
+    // Signals are handled below, so that HTTP and the job workers share one grace period.
+    .disable_signals()
     .bind((settings.host.as_str(), settings.port))
     .map_err(|error| {
         anyhow::anyhow!(
@@ -84,12 +86,52 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         )
     })?
     .run();
-    let result = server.await;
+    let handle = server.handle();
+    let mut serving = actix_web::rt::spawn(server);
+    tokio::select! {
+        () = shutdown_signal() => {}
+        // The server stopped on its own (it should not): stop the workers too.
+        finished = &mut serving => {
+            housekeeping.abort();
+            workers.shutdown(Duration::from_secs(settings.shutdown_grace_seconds)).await;
+            return finished?.map_err(Into::into);
+        }
+    }
+    tracing::info!(
+        grace_seconds = settings.shutdown_grace_seconds,
+        "stopping: draining requests and jobs"
+    );
     housekeeping.abort();
-    workers
-        .shutdown(Duration::from_secs(settings.shutdown_grace_seconds))
-        .await;
-    result.map_err(Into::into)
+    // Open requests and running jobs drain at the same time, within the same grace period.
+    let ((), ()) = tokio::join!(
+        handle.stop(true),
+        workers.shutdown(Duration::from_secs(settings.shutdown_grace_seconds))
+    );
+    serving.await?.map_err(Into::into)
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; stopping on Ctrl-C only");
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
 }
 
 /// Hourly (and once at start): deletes expired sessions, quota records and cache entries.
