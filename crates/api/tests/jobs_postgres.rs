@@ -9,85 +9,26 @@ mod jobs_support;
 
 use std::time::Duration;
 
-use diesel::{Connection, RunQueryDsl, pg::PgConnection};
 use jobs_support::*;
-
-const PG_ENV: &str = "RECOZIK_TEST_POSTGRES_URL";
-
-fn admin_url() -> Option<String> {
-    match std::env::var(PG_ENV) {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI is set but {PG_ENV} is not"
-            );
-            eprintln!("SKIPPED: {PG_ENV} is not set; the PostgreSQL two-instance test did not run");
-            None
-        }
-    }
-}
-
-/// `postgres://user@host:port/db?opts` with `db` replaced.
-fn with_database(url: &str, name: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap();
-    let (before_query, query) = match rest.split_once('?') {
-        Some((a, q)) => (a, format!("?{q}")),
-        None => (rest, String::new()),
-    };
-    let authority = before_query.split('/').next().unwrap();
-    format!("{scheme}://{authority}/{name}{query}")
-}
-
-/// A fresh database, dropped on drop.
-struct FreshDatabase {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl FreshDatabase {
-    fn create(admin_url: &str) -> Self {
-        let name = format!(
-            "recozik_api_jobs_{}",
-            &uuid::Uuid::new_v4().simple().to_string()[..12]
-        );
-        let mut conn = PgConnection::establish(admin_url).expect("PostgreSQL reachable");
-        diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
-            .execute(&mut conn)
-            .unwrap();
-        Self {
-            admin_url: admin_url.to_owned(),
-            url: with_database(admin_url, &name),
-            name,
-        }
-    }
-}
-
-impl Drop for FreshDatabase {
-    fn drop(&mut self) {
-        if let Ok(mut conn) = PgConnection::establish(&self.admin_url) {
-            let _ = diesel::sql_query(format!(
-                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                self.name
-            ))
-            .execute(&mut conn);
-        }
-    }
-}
+use recozik_storage::testing::{ScratchDatabase, postgres_admin_url};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_socket_on_one_instance_follows_a_job_run_by_another() {
-    let Some(admin) = admin_url() else { return };
-    let database = FreshDatabase::create(&admin);
+    let Some(admin) = postgres_admin_url().expect("PostgreSQL is required under CI") else {
+        eprintln!(
+            "SKIPPED: RECOZIK_TEST_POSTGRES_URL is not set; the two-instance test did not run"
+        );
+        return;
+    };
+    let database = ScratchDatabase::postgres(&admin, "two_instances").unwrap();
     let work = tempfile::tempdir().unwrap();
     let media = work.path().join("media");
     let fakes = Fakes::start().await;
     fakes.healthy(Duration::from_secs(4)).await;
     let vars: Vec<(&str, String)> = vec![
         ("base_media_root", media.display().to_string()),
-        ("jobs_database_url", database.url.clone()),
-        ("auth_database_url", database.url.clone()),
+        ("jobs_database_url", database.url("shared")),
+        ("auth_database_url", database.url("shared")),
         ("admin_token", ADMIN_TOKEN.to_owned()),
         ("admin_password", ADMIN_PASSWORD.to_owned()),
         ("acoustid_api_key", "api-key".to_owned()),

@@ -44,6 +44,7 @@ pub mod cache;
 pub mod jobs;
 pub mod quota;
 pub mod sessions;
+pub mod testing;
 pub mod tokens;
 pub mod users;
 

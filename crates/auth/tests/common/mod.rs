@@ -8,37 +8,17 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use recozik_auth::{Auth, AuthSettings, ManualClock, PasswordParams};
+use recozik_storage::testing::{ScratchDatabase, scratch_databases};
 use recozik_storage::{Backend, Database, PoolOptions, Schema, migrate};
-
-pub const PG_ENV: &str = "RECOZIK_TEST_POSTGRES_URL";
 
 /// One isolated auth database for one test on one backend.
 pub struct TestDb {
     pub backend: Backend,
     url: String,
-    guard: Guard,
-}
-
-enum Guard {
-    Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { admin_url: String, name: String },
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Guard::Postgres { admin_url, name } = self {
-            let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-            let result = Database::connect(admin_url, &pool_options(1))
-                .and_then(|db| db.conn())
-                .and_then(|mut c| c.batch_execute(&sql));
-            if let Err(err) = result {
-                eprintln!("warning: could not drop test database {name}: {err}");
-            }
-        }
-    }
+    scratch: ScratchDatabase,
 }
 
 pub fn pool_options(max_size: u32) -> PoolOptions {
@@ -51,11 +31,16 @@ pub fn pool_options(max_size: u32) -> PoolOptions {
 }
 
 impl TestDb {
-    pub fn label(&self) -> &'static str {
-        match self.backend {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres => "postgres",
+    fn new(scratch: ScratchDatabase) -> Self {
+        Self {
+            backend: scratch.backend(),
+            url: scratch.url("auth"),
+            scratch,
         }
+    }
+
+    pub fn label(&self) -> &'static str {
+        self.scratch.label()
     }
 
     pub fn url(&self) -> &str {
@@ -87,72 +72,13 @@ pub fn settings() -> AuthSettings {
 
 /// The backends to run a test on, each with a fresh database.
 pub fn backends(test: &str) -> Vec<TestDb> {
-    let mut out = vec![sqlite()];
-    match std::env::var(PG_ENV) {
-        Ok(url) if !url.trim().is_empty() => out.push(postgres(url.trim(), test)),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!(
-                "{PG_ENV} is not set but CI is: the PostgreSQL half of `{test}` cannot be skipped"
-            )
-        }
-        _ => eprintln!("notice: {PG_ENV} not set; `{test}` runs on SQLite only"),
-    }
-    out
+    scratch_databases(test)
+        .expect("scratch databases")
+        .into_iter()
+        .map(TestDb::new)
+        .collect()
 }
 
 pub fn sqlite() -> TestDb {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("auth.db");
-    TestDb {
-        backend: Backend::Sqlite,
-        url: format!("sqlite://{}", path.display()),
-        guard: Guard::Sqlite(dir),
-    }
-}
-
-fn unique_suffix() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let seed = format!("{nanos}-{}", recozik_auth::secret::random_secret(8));
-    recozik_auth::secret::digest(&seed)[..12].to_owned()
-}
-
-fn postgres(admin_url: &str, test: &str) -> TestDb {
-    let name = format!(
-        "recozik_auth_{}_{}",
-        test.chars()
-            .filter(char::is_ascii_alphanumeric)
-            .take(20)
-            .collect::<String>()
-            .to_ascii_lowercase(),
-        unique_suffix()
-    );
-    let admin = Database::connect(admin_url, &pool_options(1))
-        .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {PG_ENV}: {e}"));
-    admin
-        .conn()
-        .unwrap()
-        .batch_execute(&format!("CREATE DATABASE \"{name}\""))
-        .unwrap();
-    TestDb {
-        backend: Backend::Postgres,
-        url: replace_database(admin_url, &name),
-        guard: Guard::Postgres {
-            admin_url: admin_url.to_owned(),
-            name,
-        },
-    }
-}
-
-/// `postgres://user@host:port/db?opts` with `db` replaced.
-fn replace_database(url: &str, name: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap();
-    let (before_query, query) = match rest.split_once('?') {
-        Some((a, q)) => (a, format!("?{q}")),
-        None => (rest, String::new()),
-    };
-    let authority = before_query.split('/').next().unwrap();
-    format!("{scheme}://{authority}/{name}{query}")
+    TestDb::new(ScratchDatabase::sqlite().unwrap())
 }
