@@ -19,6 +19,9 @@
 //!   with per-job sequence numbers and published in process (`tokio::sync::broadcast`) and, on
 //!   PostgreSQL, across processes (`LISTEN/NOTIFY`) — see [`JobSubscription`].
 //!
+//! * [`testing`]: scratch databases (a temporary SQLite folder, or a fresh PostgreSQL database
+//!   dropped afterwards) for the tests of this crate and of the crates built on it.
+//!
 //! All timestamps are UTC (`DateTime<Utc>` in the API). Ownership is by immutable user id.
 //! Errors are [`StorageError`]; "not found" is an `Option`, never a swallowed error.
 //!
