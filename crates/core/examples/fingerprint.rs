@@ -61,7 +61,7 @@ fn main() -> std::process::ExitCode {
 /// Decodes and converts the first `seconds` of `file` exactly as fingerprinting does, and drops
 /// the samples.
 fn decode(file: &std::path::Path, seconds: u32) -> Result<(), recozik_core::AudioError> {
-    use recozik_core::audio::{PcmFormat, decode_pcm};
+    use recozik_core::audio::{DecodeLimits, PcmFormat, decode_pcm};
     use recozik_core::fingerprint::CHROMAPRINT_SAMPLE_RATE;
     let limit = u64::from(seconds) * u64::from(CHROMAPRINT_SAMPLE_RATE);
     let mut seen = 0u64;
@@ -69,7 +69,7 @@ fn decode(file: &std::path::Path, seconds: u32) -> Result<(), recozik_core::Audi
         sample_rate: CHROMAPRINT_SAMPLE_RATE,
         channels: 1,
     };
-    decode_pcm(file, format, |samples| {
+    decode_pcm(file, format, DecodeLimits::default(), |samples| {
         seen += samples.len() as u64;
         if limit > 0 && seen >= limit {
             std::ops::ControlFlow::Break(())

@@ -12,7 +12,7 @@ use crate::cache::sha256_hex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::audio::{AudioError, PcmFormat, decode_pcm};
+use crate::audio::{AudioError, DecodeLimits, PcmFormat, decode_pcm};
 use crate::http::{self, ConfigError, RetryPolicy, RetrySettings, Secret, Transport};
 use crate::json;
 use crate::matches::{Match, Release, merge_matches};
@@ -25,6 +25,8 @@ pub const STANDARD_UPLOAD_LIMIT: u64 = 10 * 1024 * 1024;
 pub const ENTERPRISE_UPLOAD_LIMIT: u64 = 1024 * 1024 * 1024;
 /// Length of the standard-mode snippet.
 pub const SNIPPET_SECONDS: f64 = 12.0;
+/// The longest snippet [`render_snippet`] renders, whatever it is asked.
+pub const MAX_SNIPPET_SECONDS: f64 = 60.0;
 /// Sample rate of the standard-mode snippet (mono, 16-bit PCM WAV).
 pub const SNIPPET_SAMPLE_RATE: u32 = 16_000;
 /// The metadata we ask AudD to attach to each song.
@@ -306,11 +308,12 @@ impl fmt::Debug for Snippet {
 }
 
 /// Renders `seconds` of `path` starting at `offset_seconds` as a mono 16 kHz 16-bit WAV.
-/// Blocking (decodes with FFmpeg).
+/// Blocking (decodes with FFmpeg, within `limits`).
 pub fn render_snippet(
     path: &Path,
     offset_seconds: f64,
     seconds: f64,
+    limits: DecodeLimits,
 ) -> Result<Snippet, AudDError> {
     let offset_seconds = if offset_seconds.is_finite() {
         offset_seconds.max(0.0)
@@ -319,7 +322,8 @@ pub fn render_snippet(
     };
     let rate = f64::from(SNIPPET_SAMPLE_RATE);
     let to_skip = (offset_seconds * rate).round() as u64;
-    let wanted = (seconds.max(0.0) * rate).round() as usize;
+    // At most a minute of snippet, whatever the caller asks: the buffer is sized from it.
+    let wanted = (seconds.clamp(0.0, MAX_SNIPPET_SECONDS) * rate).round() as usize;
     let mut skipped: u64 = 0;
     let mut samples: Vec<i16> = Vec::with_capacity(wanted);
     decode_pcm(
@@ -328,6 +332,7 @@ pub fn render_snippet(
             sample_rate: SNIPPET_SAMPLE_RATE,
             channels: 1,
         },
+        limits,
         |chunk| {
             let mut chunk = chunk;
             if skipped < to_skip {
@@ -449,6 +454,7 @@ impl AudDClient {
         &self,
         path: &Path,
         offset_seconds: f64,
+        limits: DecodeLimits,
     ) -> Result<Snippet, AudDError> {
         if !path.is_file() {
             return Err(AudDError::Audio(AudioError::NotFound {
@@ -456,12 +462,14 @@ impl AudDClient {
             }));
         }
         let owned = path.to_owned();
-        tokio::task::spawn_blocking(move || render_snippet(&owned, offset_seconds, SNIPPET_SECONDS))
-            .await
-            .map_err(|error| AudDError::Io {
-                path: path.to_owned(),
-                detail: format!("snippet rendering stopped: {error}"),
-            })?
+        tokio::task::spawn_blocking(move || {
+            render_snippet(&owned, offset_seconds, SNIPPET_SECONDS, limits)
+        })
+        .await
+        .map_err(|error| AudDError::Io {
+            path: path.to_owned(),
+            detail: format!("snippet rendering stopped: {error}"),
+        })?
     }
 
     /// Standard recognition of a rendered snippet. `original_name` is the audio file's name;
@@ -528,7 +536,9 @@ impl AudDClient {
         if token.is_empty() {
             return Err(AudDError::MissingToken);
         }
-        let snippet = self.prepare_snippet(path, offset_seconds).await?;
+        let snippet = self
+            .prepare_snippet(path, offset_seconds, DecodeLimits::default())
+            .await?;
         self.recognize_snippet(token, &snippet, &display_name(path))
             .await
     }

@@ -8,11 +8,12 @@
 use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::mpsc;
+use std::time::Duration;
 
 use chromaprint_rust::{Algorithm, Context};
 use serde::{Deserialize, Serialize};
 
-use crate::audio::{AudioError, PcmFormat, decode_pcm};
+use crate::audio::{AudioError, DEFAULT_DECODE_DEADLINE, DecodeLimits, PcmFormat, decode_pcm};
 
 /// The rate Chromaprint works at; feeding it this rate avoids its own internal resampler.
 pub const CHROMAPRINT_SAMPLE_RATE: u32 = 11_025;
@@ -25,6 +26,37 @@ pub struct FingerprintOptions {
     pub max_length_seconds: u32,
     /// Also return the uncompressed (integer) fingerprint.
     pub include_raw: bool,
+    /// Seconds a whole-file decode may take; a bounded length gets a proportionate share
+    /// ([`FingerprintOptions::decode_deadline`]).
+    #[serde(default = "default_decode_timeout_seconds")]
+    pub decode_timeout_seconds: u32,
+}
+
+fn default_decode_timeout_seconds() -> u32 {
+    DEFAULT_DECODE_DEADLINE.as_secs() as u32
+}
+
+/// The length at or above which a bounded fingerprint gets the whole-file deadline.
+const FULL_DEADLINE_LENGTH_SECONDS: u32 = 600;
+/// The shortest deadline a bounded fingerprint gets, whatever its length.
+const MIN_DEADLINE_SECONDS: u32 = 10;
+
+impl FingerprintOptions {
+    /// The wall-clock time one fingerprint may take: `decode_timeout_seconds` for a whole file,
+    /// `decode_timeout_seconds × length / 600` (at least 10 s) for a bounded length, so 120 s
+    /// gets a fifth of it (60 s by default).
+    pub fn decode_deadline(&self) -> Duration {
+        let whole = self.decode_timeout_seconds.max(1);
+        let seconds = match self.max_length_seconds {
+            0 => whole,
+            length => {
+                let share = u64::from(whole) * u64::from(length.min(FULL_DEADLINE_LENGTH_SECONDS))
+                    / u64::from(FULL_DEADLINE_LENGTH_SECONDS);
+                (share as u32).clamp(MIN_DEADLINE_SECONDS.min(whole), whole)
+            }
+        };
+        Duration::from_secs(u64::from(seconds))
+    }
 }
 
 impl Default for FingerprintOptions {
@@ -32,6 +64,7 @@ impl Default for FingerprintOptions {
         Self {
             max_length_seconds: 120,
             include_raw: false,
+            decode_timeout_seconds: default_decode_timeout_seconds(),
         }
     }
 }
@@ -69,7 +102,10 @@ pub fn fingerprint_file(
         let fingerprinter = scope.spawn(move || compute(&receiver));
         let mut fed: u64 = 0;
         let mut batch: Vec<i16> = Vec::with_capacity(BATCH_SAMPLES);
-        let decoded = decode_pcm(path, target, |samples| {
+        let limits = DecodeLimits {
+            deadline: options.decode_deadline(),
+        };
+        let decoded = decode_pcm(path, target, limits, |samples| {
             let remaining = usize::try_from(limit - fed).unwrap_or(usize::MAX);
             let take = samples.len().min(remaining);
             fed += take as u64;
@@ -153,4 +189,26 @@ fn compute(chunks: &mpsc::Receiver<Vec<i16>>) -> Result<(String, Vec<u32>), Stri
         .map_err(|error| error.to_string())?
         .to_owned();
     Ok((compressed, raw))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_deadline_is_proportionate_to_the_length_analysed() {
+        let mut options = FingerprintOptions::default();
+        assert_eq!(options.decode_deadline(), Duration::from_mins(1));
+        options.max_length_seconds = 0;
+        assert_eq!(options.decode_deadline(), Duration::from_mins(5));
+        options.max_length_seconds = 5;
+        assert_eq!(options.decode_deadline(), Duration::from_secs(10));
+        options.max_length_seconds = u32::MAX;
+        assert_eq!(options.decode_deadline(), Duration::from_mins(5));
+        options.decode_timeout_seconds = 3;
+        options.max_length_seconds = 120;
+        assert_eq!(options.decode_deadline(), Duration::from_secs(3));
+        options.decode_timeout_seconds = 0;
+        assert_eq!(options.decode_deadline(), Duration::from_secs(1));
+    }
 }

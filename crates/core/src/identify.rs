@@ -617,7 +617,15 @@ impl Run<'_> {
         let snippet = self
             .services
             .audd
-            .prepare_snippet(&self.request.audio_path, offset)
+            .prepare_snippet(
+                &self.request.audio_path,
+                offset,
+                crate::audio::DecodeLimits {
+                    deadline: std::time::Duration::from_secs(u64::from(
+                        self.request.fingerprint.decode_timeout_seconds.max(1),
+                    )),
+                },
+            )
             .await?;
         if let Some(minimum) = options.snippet_min_rms
             && snippet.info.rms < minimum

@@ -10,6 +10,7 @@ use identify_support::{
     MBID_1, Sequence, audd_enterprise_payload, audd_standard_payload, fast_config, sine_wav,
 };
 use recozik_core::audd::{AudDMode, parse_response, render_snippet};
+use recozik_core::audio::DecodeLimits;
 use recozik_core::{AudDClient, AudDEndpoint, AudDError, AudDOptions, EnterpriseParams, Secret};
 use serde_json::json;
 use wiremock::matchers::{method, path};
@@ -359,7 +360,7 @@ fn mode_selection() {
 fn snippet_at_an_offset_reports_its_facts() {
     let dir = tempfile::tempdir().expect("tempdir");
     let audio = sine_wav(dir.path(), "a.wav", 2.0, &[]);
-    let snippet = render_snippet(&audio, 0.5, 1.0).expect("rendered");
+    let snippet = render_snippet(&audio, 0.5, 1.0, DecodeLimits::default()).expect("rendered");
     assert!((snippet.info.offset_seconds - 0.5).abs() < f64::EPSILON);
     assert!(
         (0.9..=1.01).contains(&snippet.info.duration_seconds),
@@ -374,7 +375,7 @@ fn snippet_at_an_offset_reports_its_facts() {
 fn an_offset_past_the_end_is_one_clear_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     let audio = sine_wav(dir.path(), "a.wav", 2.0, &[]);
-    let error = render_snippet(&audio, 5.0, 12.0).expect_err("too far");
+    let error = render_snippet(&audio, 5.0, 12.0, DecodeLimits::default()).expect_err("too far");
     assert!(
         matches!(error, AudDError::OffsetBeyondEnd { .. }),
         "{error:?}"
@@ -390,6 +391,6 @@ fn unreadable_audio_is_reported() {
     let dir = tempfile::tempdir().expect("tempdir");
     let bogus = dir.path().join("bogus.mp3");
     std::fs::write(&bogus, b"definitely not audio").expect("write");
-    let error = render_snippet(&bogus, 0.0, 12.0).expect_err("not audio");
+    let error = render_snippet(&bogus, 0.0, 12.0, DecodeLimits::default()).expect_err("not audio");
     assert!(matches!(error, AudDError::Audio(_)), "{error:?}");
 }

@@ -88,6 +88,7 @@ fn length_zero_fingerprints_the_whole_file() {
         &FingerprintOptions {
             max_length_seconds: 0,
             include_raw: true,
+            ..FingerprintOptions::default()
         },
     )
     .unwrap();
@@ -117,6 +118,7 @@ fn length_zero_fingerprints_the_whole_file() {
         &FingerprintOptions {
             max_length_seconds: 30,
             include_raw: true,
+            ..FingerprintOptions::default()
         },
     )
     .unwrap();

@@ -25,7 +25,7 @@ fn peak_kib() -> u64 {
 fn fingerprint_and_report(file: &str) {
     let options = FingerprintOptions {
         max_length_seconds: 0,
-        include_raw: false,
+        ..FingerprintOptions::default()
     };
     fingerprint_file(Path::new(file), &options).unwrap();
     println!("PEAK_KIB={}", peak_kib());

@@ -1,10 +1,45 @@
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use ffmpeg_next::{Packet, codec, format, frame, media};
 
 use super::AudioError;
-use super::resample::{Resampler, request_s16_output};
+use super::input::{GuardedInput, open_input};
+use super::resample::{CHUNK_SAMPLES, Resampler, request_s16_output};
+
+/// Bounds on one decoding pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeLimits {
+    /// Wall-clock time allowed to open and decode the file; past it the pass stops with
+    /// [`AudioError::TimedOut`].
+    pub deadline: Duration,
+}
+
+/// The deadline of a decode of a whole file when nothing else is configured.
+pub const DEFAULT_DECODE_DEADLINE: Duration = Duration::from_mins(5);
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        Self {
+            deadline: DEFAULT_DECODE_DEADLINE,
+        }
+    }
+}
+
+/// Lowest sample rate accepted from a file (below it, no real recording exists and conversion
+/// to the fingerprinter's rate would multiply the sample count without bound).
+pub const MIN_SAMPLE_RATE: u32 = 1_000;
+/// Highest sample rate accepted from a file (DXD and DSD-as-PCM stay below it).
+pub const MAX_SAMPLE_RATE: u32 = 768_000;
+/// Most channels accepted from a file.
+pub const MAX_CHANNELS: u16 = 64;
+/// Largest block alignment (bytes per coded block) accepted from a file.
+const MAX_BLOCK_ALIGN: u32 = 1 << 20;
+/// Most samples per channel accepted in one decoded frame.
+const MAX_FRAME_SAMPLES: usize = 1 << 20;
+/// Longest declared duration taken at its word (ten days); beyond it the value is ignored.
+const MAX_DECLARED_DURATION_MS: i128 = 10 * 24 * 3600 * 1000;
 
 /// The PCM shape a caller wants: packed signed 16-bit samples at this rate and channel count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,9 +75,10 @@ const MIN_TOLERATED_BAD_PACKETS: u64 = 3;
 pub fn decode_pcm(
     path: &Path,
     target: PcmFormat,
+    limits: DecodeLimits,
     sink: impl FnMut(&[i16]) -> ControlFlow<()>,
 ) -> Result<DecodeSummary, AudioError> {
-    let mut source = AudioSource::open(path)?;
+    let mut source = AudioSource::open(path, limits.deadline)?;
     let mut state = DecodeState {
         path,
         target,
@@ -61,10 +97,16 @@ pub fn decode_pcm(
     loop {
         // A fresh packet each time: `av_read_frame` does not release the buffer a reused
         // packet still references, so reusing one would keep every packet of the file alive.
+        if source.input.watchdog().expired() {
+            return Err(source.input.watchdog().timed_out(path));
+        }
         let mut packet = Packet::empty();
         match packet.read(&mut source.input) {
             Ok(()) => {}
             Err(ffmpeg_next::Error::Eof) => break,
+            Err(_) if source.input.watchdog().expired() => {
+                return Err(source.input.watchdog().timed_out(path));
+            }
             Err(error) => {
                 // A read error after some audio is how a damaged tail shows up.
                 return Err(AudioError::Corrupt {
@@ -181,6 +223,7 @@ impl<S: FnMut(&[i16]) -> ControlFlow<()>> DecodeState<'_, S> {
             if self.frame.samples() == 0 || self.frame.rate() == 0 {
                 continue;
             }
+            check_plausible_frame(self.path, &self.frame)?;
             self.decoded_samples += self.frame.samples() as f64 / f64::from(self.frame.rate());
             self.produced_any = true;
             if self.stopped {
@@ -200,17 +243,24 @@ impl<S: FnMut(&[i16]) -> ControlFlow<()>> DecodeState<'_, S> {
             self.flush_resampler()?;
             self.resampler = None;
         }
-        let resampler = match &mut self.resampler {
-            Some(resampler) => resampler,
-            None => self.resampler.insert(
+        if self.resampler.is_none() {
+            self.resampler = Some(
                 Resampler::for_frame(&self.frame, self.target.sample_rate, self.target.channels)
                     .map_err(|detail| conversion_error(self.path, detail))?,
-            ),
-        };
-        resampler
-            .convert(&self.frame, &mut self.pcm)
-            .map_err(|detail| conversion_error(self.path, detail))?;
-        self.emit();
+            );
+        }
+        let total = self.frame.samples();
+        let mut start = 0;
+        while start < total && !self.stopped {
+            let count = (total - start).min(CHUNK_SAMPLES);
+            if let Some(resampler) = self.resampler.as_mut() {
+                resampler
+                    .convert(&self.frame, start, count, &mut self.pcm)
+                    .map_err(|detail| conversion_error(self.path, detail))?;
+            }
+            self.emit();
+            start += count;
+        }
         Ok(())
     }
 
@@ -234,6 +284,50 @@ impl<S: FnMut(&[i16]) -> ControlFlow<()>> DecodeState<'_, S> {
     }
 }
 
+/// Refuses a decoded frame whose shape no real audio has (the resampler would size its buffers
+/// from these values).
+fn check_plausible_frame(path: &Path, frame: &frame::Audio) -> Result<(), AudioError> {
+    check_plausible_rate(path, frame.rate())?;
+    check_plausible_channels(path, u32::from(frame.channels()))?;
+    if frame.samples() > MAX_FRAME_SAMPLES {
+        return Err(implausible(
+            path,
+            format!(
+                "a decoded frame holds {} samples (at most {MAX_FRAME_SAMPLES} are accepted)",
+                frame.samples()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn check_plausible_rate(path: &Path, rate: u32) -> Result<(), AudioError> {
+    if (MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(&rate) {
+        return Ok(());
+    }
+    Err(implausible(
+        path,
+        format!("sample rate {rate} Hz (accepted: {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz)"),
+    ))
+}
+
+fn check_plausible_channels(path: &Path, channels: u32) -> Result<(), AudioError> {
+    if (1..=u32::from(MAX_CHANNELS)).contains(&channels) {
+        return Ok(());
+    }
+    Err(implausible(
+        path,
+        format!("{channels} channels (accepted: 1 to {MAX_CHANNELS})"),
+    ))
+}
+
+fn implausible(path: &Path, detail: String) -> AudioError {
+    AudioError::Implausible {
+        path: path.to_owned(),
+        detail,
+    }
+}
+
 fn conversion_error(path: &Path, detail: String) -> AudioError {
     AudioError::Conversion {
         path: path.to_owned(),
@@ -243,17 +337,16 @@ fn conversion_error(path: &Path, detail: String) -> AudioError {
 
 /// An opened input with its chosen audio stream and decoder.
 pub(crate) struct AudioSource {
-    pub(crate) input: format::context::Input,
+    pub(crate) input: GuardedInput,
     pub(crate) stream_index: usize,
     pub(crate) decoder: codec::decoder::Audio,
     pub(crate) declared_duration_ms: Option<i64>,
 }
 
 impl AudioSource {
-    pub(crate) fn open(path: &Path) -> Result<Self, AudioError> {
+    pub(crate) fn open(path: &Path, deadline: Duration) -> Result<Self, AudioError> {
         check_regular_file(path)?;
-        super::init_ffmpeg();
-        let input = format::input(path).map_err(|error| open_error(path, error))?;
+        let input = open_input(path, deadline)?;
         let stream = best_audio_stream(&input, path)?;
         let stream_index = stream.index();
         let declared_duration_ms = declared_duration_ms(&input, &stream);
@@ -288,6 +381,7 @@ impl AudioSource {
                 path: path.to_owned(),
                 detail: format!("cannot open the {} decoder: {error}", codec_name(codec_id)),
             })?;
+        check_plausible_parameters(path, &decoder)?;
         Ok(Self {
             input,
             stream_index,
@@ -295,6 +389,39 @@ impl AudioSource {
             declared_duration_ms,
         })
     }
+}
+
+/// Refuses stream parameters no real audio has, before a decoder sizes anything from them.
+/// A rate of 0 means "not known yet": decoded frames are checked again one by one.
+fn check_plausible_parameters(
+    path: &Path,
+    audio: &codec::decoder::Audio,
+) -> Result<(), AudioError> {
+    if audio.rate() != 0 {
+        check_plausible_rate(path, audio.rate())?;
+    }
+    if audio.channels() != 0 {
+        check_plausible_channels(path, u32::from(audio.channels()))?;
+    }
+    if audio.align() > MAX_BLOCK_ALIGN as usize {
+        return Err(implausible(
+            path,
+            format!(
+                "block alignment of {} bytes (at most {MAX_BLOCK_ALIGN} are accepted)",
+                audio.align()
+            ),
+        ));
+    }
+    if audio.frame_size() as usize > MAX_FRAME_SAMPLES {
+        return Err(implausible(
+            path,
+            format!(
+                "frames of {} samples (at most {MAX_FRAME_SAMPLES} are accepted)",
+                audio.frame_size()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The stream FFmpeg considers the main audio stream, or why there is none.
@@ -325,23 +452,32 @@ pub(crate) fn codec_name(id: codec::Id) -> String {
 }
 
 /// The duration `fpcalc` reports: the stream's, else the container's, in whole milliseconds.
+///
+/// Computed in 128 bits (the file declares these numbers); a value that is negative or beyond
+/// [`MAX_DECLARED_DURATION_MS`] is treated as unknown.
 fn declared_duration_ms(
     input: &format::context::Input,
     stream: &format::stream::Stream,
 ) -> Option<i64> {
     let time_base = stream.time_base();
-    let duration = stream.duration();
-    if duration != ffmpeg_next::ffi::AV_NOPTS_VALUE && duration >= 0 && time_base.denominator() > 0
-    {
-        return Some(
-            1000 * i64::from(time_base.numerator()) * duration / i64::from(time_base.denominator()),
-        );
+    let stream_ms = scaled_ms(
+        stream.duration(),
+        time_base.numerator(),
+        time_base.denominator(),
+    );
+    stream_ms.or_else(|| scaled_ms(input.duration(), 1, ffmpeg_next::ffi::AV_TIME_BASE))
+}
+
+/// `1000 × duration × numerator / denominator`, when that is a plausible duration.
+fn scaled_ms(duration: i64, numerator: i32, denominator: i32) -> Option<i64> {
+    if duration == ffmpeg_next::ffi::AV_NOPTS_VALUE || duration < 0 || denominator <= 0 {
+        return None;
     }
-    let duration = input.duration();
-    if duration != ffmpeg_next::ffi::AV_NOPTS_VALUE && duration >= 0 {
-        return Some(1000 * duration / i64::from(ffmpeg_next::ffi::AV_TIME_BASE));
+    let ms = 1000 * i128::from(duration) * i128::from(numerator) / i128::from(denominator);
+    if !(0..=MAX_DECLARED_DURATION_MS).contains(&ms) {
+        return None;
     }
-    None
+    i64::try_from(ms).ok()
 }
 
 pub(crate) fn check_regular_file(path: &Path) -> Result<(), AudioError> {
@@ -367,11 +503,30 @@ pub(crate) fn check_regular_file(path: &Path) -> Result<(), AudioError> {
     Ok(())
 }
 
-/// The file exists and is readable (checked before), so FFmpeg failing to open it means it is
-/// not in any format FFmpeg knows.
-fn open_error(path: &Path, error: ffmpeg_next::Error) -> AudioError {
-    tracing::debug!(path = %path.display(), %error, "FFmpeg cannot open the file");
-    AudioError::NotAudio {
-        path: path.to_owned(),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn declared_durations_never_overflow() {
+        assert_eq!(scaled_ms(8_000, 1, 8_000), Some(1_000));
+        assert_eq!(scaled_ms(i64::MAX, i32::MAX, 1), None);
+        assert_eq!(scaled_ms(i64::MAX, 1, 1), None);
+        assert_eq!(scaled_ms(-5, 1, 1), None);
+        assert_eq!(scaled_ms(10, 1, 0), None);
+        assert_eq!(scaled_ms(10, 1, -3), None);
+        assert_eq!(scaled_ms(ffmpeg_next::ffi::AV_NOPTS_VALUE, 1, 1), None);
+    }
+
+    #[test]
+    fn implausible_rates_and_channel_counts_are_refused() {
+        let path = Path::new("x.wav");
+        assert!(check_plausible_rate(path, 1).is_err());
+        assert!(check_plausible_rate(path, 999).is_err());
+        assert!(check_plausible_rate(path, 8_000).is_ok());
+        assert!(check_plausible_rate(path, 768_001).is_err());
+        assert!(check_plausible_channels(path, 0).is_err());
+        assert!(check_plausible_channels(path, 2).is_ok());
+        assert!(check_plausible_channels(path, 65).is_err());
     }
 }

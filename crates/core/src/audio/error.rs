@@ -26,6 +26,25 @@ pub enum AudioError {
     #[error("not an audio file (no format FFmpeg can read): {}", path.display())]
     NotAudio { path: PathBuf },
 
+    #[error(
+        "refused container `{format}` in {}: only audio and video container formats are accepted, never playlists, lists or devices",
+        path.display()
+    )]
+    ContainerNotAllowed { path: PathBuf, format: String },
+
+    #[error("implausible audio stream in {}: {detail}", path.display())]
+    Implausible { path: PathBuf, detail: String },
+
+    #[error(
+        "decoding {} took longer than the {limit_seconds:.0} s allowed (stopped after {elapsed_seconds:.1} s)",
+        path.display()
+    )]
+    TimedOut {
+        path: PathBuf,
+        limit_seconds: f64,
+        elapsed_seconds: f64,
+    },
+
     #[error("the file has no audio stream: {}", path.display())]
     NoAudioStream { path: PathBuf },
 
@@ -67,6 +86,9 @@ impl AudioError {
             Self::Unreadable { .. } => "file_unreadable",
             Self::Empty { .. } => "empty_file",
             Self::NotAudio { .. } => "not_audio",
+            Self::ContainerNotAllowed { .. } => "container_not_allowed",
+            Self::Implausible { .. } => "implausible_audio",
+            Self::TimedOut { .. } => "decode_timeout",
             Self::NoAudioStream { .. } => "no_audio_stream",
             Self::UnsupportedCodec { .. } => "unsupported_codec",
             Self::Corrupt { .. } => "corrupt_audio",

@@ -1,10 +1,11 @@
 use std::path::Path;
 
-use ffmpeg_next::{DictionaryRef, format};
+use ffmpeg_next::DictionaryRef;
 use serde::{Deserialize, Serialize};
 
 use super::AudioError;
 use super::decode::{best_audio_stream, check_regular_file, codec_name};
+use super::input::{PROBE_DEADLINE, dictionary_entries, open_input};
 
 /// Tags embedded in a file, as far as FFmpeg can read them. Empty values are treated as absent.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,7 +27,7 @@ impl AudioTags {
     /// Fills fields still missing from `dictionary` (keys are matched case-insensitively and
     /// under the spellings common containers use).
     fn fill_from(&mut self, dictionary: &DictionaryRef<'_>) {
-        for (key, value) in dictionary.iter() {
+        for (key, value) in dictionary_entries(dictionary) {
             let value = value.trim();
             if value.is_empty() {
                 continue;
@@ -64,13 +65,13 @@ pub struct AudioInfo {
     pub tags: AudioTags,
 }
 
+/// Longest declared duration reported (ten days); a file declaring more reports none.
+const MAX_DECLARED_SECONDS: f64 = 10.0 * 24.0 * 3600.0;
+
 /// Reads stream facts and tags without decoding any audio.
 pub fn probe_file(path: &Path) -> Result<AudioInfo, AudioError> {
     check_regular_file(path)?;
-    super::init_ffmpeg();
-    let input = format::input(path).map_err(|_| AudioError::NotAudio {
-        path: path.to_owned(),
-    })?;
+    let input = open_input(path, PROBE_DEADLINE)?;
     let stream = best_audio_stream(&input, path)?;
     let parameters = stream.parameters();
     // ffmpeg-next exposes rate and channel count only through a decoder context.
@@ -92,13 +93,16 @@ pub fn probe_file(path: &Path) -> Result<AudioInfo, AudioError> {
 
     let duration_seconds = {
         let time_base = stream.time_base();
-        if stream.duration() > 0 && time_base.denominator() > 0 {
+        let declared = if stream.duration() > 0 && time_base.denominator() > 0 {
             Some(stream.duration() as f64 * f64::from(time_base))
         } else if input.duration() > 0 {
             Some(input.duration() as f64 / f64::from(ffmpeg_next::ffi::AV_TIME_BASE))
         } else {
             None
-        }
+        };
+        // A file can declare any number; keep only what a real recording could last.
+        declared
+            .filter(|seconds| seconds.is_finite() && (0.0..=MAX_DECLARED_SECONDS).contains(seconds))
     };
     let bit_rate = match (stream_bit_rate, input.bit_rate()) {
         (rate, _) if rate > 0 => Some(rate as u64),

@@ -12,6 +12,9 @@ use std::ptr;
 use ffmpeg_next::ffi;
 use ffmpeg_next::frame;
 
+/// The most input samples (per channel) handed to libswresample in one call.
+pub(crate) const CHUNK_SAMPLES: usize = 8_192;
+
 /// Input parameters a resampler was built for; a frame with different ones needs a new resampler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct InputShape {
@@ -146,19 +149,54 @@ impl Resampler {
         self.input == InputShape::of(frame)
     }
 
-    /// Converts one decoded frame, replacing the contents of `out` with interleaved samples.
+    /// Converts `count` samples of one decoded frame starting at sample `start`, replacing the
+    /// contents of `out` with interleaved samples.
+    ///
+    /// Callers feed a long frame in chunks of at most [`CHUNK_SAMPLES`], so the output buffer's
+    /// size never follows a value the file chose.
     pub(crate) fn convert(
         &mut self,
         frame: &frame::Audio,
+        start: usize,
+        count: usize,
         out: &mut Vec<i16>,
     ) -> Result<(), String> {
-        let in_samples =
-            i32::try_from(frame.samples()).map_err(|_| "frame too large".to_owned())?;
-        // SAFETY: `frame` is a valid decoded frame whose extended_data planes hold `in_samples`
-        // samples in the shape this resampler was built for (checked by `accepts`).
+        let total = frame.samples();
+        if start.checked_add(count).is_none_or(|end| end > total) || count > CHUNK_SAMPLES {
+            return Err(format!(
+                "invalid chunk {start}+{count} of a {total}-sample frame"
+            ));
+        }
+        let in_samples = i32::try_from(count).map_err(|_| "chunk too large".to_owned())?;
+        let channels = usize::try_from(self.input.channels).map_err(|_| "bad channel count")?;
+        // SAFETY: `frame` is a valid decoded frame in the shape this resampler was built for
+        // (checked by `accepts`): `channels` planes when the format is planar, else one plane of
+        // interleaved samples, each holding `total` samples. The chunk stays inside them.
         unsafe {
             let raw = &*frame.as_ptr();
-            self.run(raw.extended_data.cast(), in_samples, out)
+            let format = std::mem::transmute::<i32, ffi::AVSampleFormat>(self.input.format);
+            let bytes = usize::try_from(ffi::av_get_bytes_per_sample(format))
+                .ok()
+                .filter(|&b| b > 0)
+                .ok_or_else(|| "unknown sample format".to_owned())?;
+            let planar = ffi::av_sample_fmt_is_planar(format) != 0;
+            let (planes, step) = if planar {
+                (channels, bytes)
+            } else {
+                (1, bytes * channels)
+            };
+            if raw.extended_data.is_null() {
+                return Err("decoded frame without data".to_owned());
+            }
+            let mut chunk: Vec<*const u8> = Vec::with_capacity(planes);
+            for plane in 0..planes {
+                let base = *raw.extended_data.add(plane);
+                if base.is_null() {
+                    return Err("decoded frame with a missing plane".to_owned());
+                }
+                chunk.push(base.cast_const().add(start * step));
+            }
+            self.run(chunk.as_mut_ptr(), in_samples, out)
         }
     }
 
