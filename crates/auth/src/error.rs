@@ -117,10 +117,11 @@ pub enum AuthError {
     /// `/auth/refresh` without a refresh cookie. 401.
     #[error("Missing refresh token")]
     MissingRefreshToken,
-    /// Unknown refresh secret (or one that just lost a concurrent refresh). 401.
+    /// Unknown refresh secret (never issued, or its family was revoked or purged). 401.
     #[error("Invalid refresh token")]
     InvalidRefreshToken,
-    /// An already rotated refresh secret was replayed: the whole session family was revoked. 401.
+    /// An already rotated refresh secret was replayed (also by a refresh that lost a race with
+    /// a concurrent one): the whole session family was revoked. 401.
     #[error("Invalid refresh token")]
     RefreshReused,
     /// Refresh lifetime, or the absolute session age, is over. 401.

@@ -5,10 +5,12 @@
 //!   (`recozik_csrf`, which lives as long as the refresh cookie so refresh and logout keep
 //!   working). Only SHA-256 digests of the first two are stored.
 //! * Refresh rotates both secrets inside the same session family. Presenting an already
-//!   rotated refresh secret again revokes the whole family (stolen-token detection), except
-//!   within a short grace period after the rotation, which is treated as two tabs refreshing at
-//!   once (401, nothing revoked). Of several concurrent refreshes of one secret exactly one
-//!   succeeds.
+//!   rotated refresh secret again, however soon after the rotation, revokes the whole family
+//!   (OAuth 2.0 security BCP, refresh token rotation): the server cannot tell the owner from a
+//!   thief who refreshed first, so both lose the session and the owner logs in again. There is
+//!   deliberately no grace period for two tabs refreshing at once: such a window is exactly
+//!   when a thief's replay would go unpunished. Of several concurrent refreshes of one secret
+//!   at most one rotates it, and the others, being replays, revoke the family.
 //! * A family never lives longer than `max_session_age_secs` after its login: expiries are
 //!   capped at that instant.
 
@@ -152,6 +154,22 @@ impl From<&Session> for SessionInfo {
     }
 }
 
+/// Revokes the family of a replayed (already rotated) refresh secret and returns the error to
+/// answer with.
+fn revoke_replayed_family(
+    conn: &mut recozik_storage::Conn,
+    replayed: &Session,
+) -> Result<AuthError> {
+    let revoked = sessions::delete_family(conn, &replayed.family_id)?;
+    tracing::warn!(
+        user_id = replayed.user_id,
+        family = %replayed.family_id,
+        revoked,
+        "replayed refresh token: session family revoked"
+    );
+    Ok(AuthError::RefreshReused)
+}
+
 impl Auth {
     fn expiries(
         &self,
@@ -225,8 +243,9 @@ impl Auth {
 
     /// Rotates the session of a refresh secret. The caller runs the `Refresh` rate limit and
     /// the CSRF check first. Errors, in order: [`AuthError::MissingRefreshToken`],
-    /// [`AuthError::InvalidRefreshToken`] (unknown secret, or a concurrent refresh won),
-    /// [`AuthError::RefreshReused`] (replay of a rotated secret: the family is revoked),
+    /// [`AuthError::InvalidRefreshToken`] (unknown secret, e.g. of a revoked family),
+    /// [`AuthError::RefreshReused`] (replay of a rotated secret, including a refresh that lost
+    /// a race with a concurrent one: the family is revoked),
     /// [`AuthError::RefreshExpired`] (refresh lifetime or absolute session age over),
     /// [`AuthError::UserMissing`], [`AuthError::UserDisabled`].
     pub fn refresh(&self, refresh_cookie: Option<&str>) -> Result<IssuedSession> {
@@ -242,18 +261,8 @@ impl Auth {
         if !constant_time_eq(&old.refresh_digest, &presented) {
             return Err(AuthError::InvalidRefreshToken);
         }
-        if let Some(rotated_at) = old.rotated_at {
-            if now - rotated_at <= self.settings.refresh_reuse_grace() {
-                return Err(AuthError::InvalidRefreshToken);
-            }
-            let n = sessions::delete_family(&mut conn, &old.family_id)?;
-            tracing::warn!(
-                user_id = old.user_id,
-                family = %old.family_id,
-                revoked = n,
-                "replayed refresh token: session family revoked"
-            );
-            return Err(AuthError::RefreshReused);
+        if old.rotated_at.is_some() {
+            return Err(revoke_replayed_family(&mut conn, &old)?);
         }
         if old.refresh_expires_at <= now
             || old.family_started_at + self.settings.max_session_age() <= now
@@ -295,10 +304,10 @@ impl Auth {
                 remember: new.remember,
                 issued_at: now,
             }),
-            // Another request rotated this secret between our read and our write.
-            RotateOutcome::Replayed(_) | RotateOutcome::NotFound => {
-                Err(AuthError::InvalidRefreshToken)
-            }
+            // Another request rotated this secret between our read and our write: as far as
+            // the server can tell, one of the two is a replay.
+            RotateOutcome::Replayed(rotated) => Err(revoke_replayed_family(&mut conn, &rotated)?),
+            RotateOutcome::NotFound => Err(AuthError::InvalidRefreshToken),
             RotateOutcome::Expired(_) => Err(AuthError::RefreshExpired),
         }
     }

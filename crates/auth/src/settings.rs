@@ -99,10 +99,6 @@ pub struct AuthSettings {
     /// Absolute maximum age of a login (a session family), however often it is refreshed.
     /// Default 90 days.
     pub max_session_age_secs: u64,
-    /// A rotated refresh secret presented again within this many seconds of its rotation is
-    /// treated as a lost concurrent refresh (401, family kept); later, as a replay (the family is
-    /// revoked). Default 10 s.
-    pub refresh_reuse_grace_secs: u64,
 
     /// Minimum length of admin-chosen token values in production mode. Default 24.
     pub min_token_length_production: usize,
@@ -135,7 +131,6 @@ impl Default for AuthSettings {
             refresh_ttl_secs: 7 * 24 * 3600,
             remember_refresh_ttl_secs: 30 * 24 * 3600,
             max_session_age_secs: 90 * 24 * 3600,
-            refresh_reuse_grace_secs: 10,
             min_token_length_production: 24,
             token_last_used_interval_secs: 60,
             password: PasswordParams::default(),
@@ -165,10 +160,6 @@ impl AuthSettings {
 
     pub(crate) fn max_session_age(&self) -> chrono::TimeDelta {
         secs(self.max_session_age_secs)
-    }
-
-    pub(crate) fn refresh_reuse_grace(&self) -> chrono::TimeDelta {
-        secs(self.refresh_reuse_grace_secs)
     }
 
     pub(crate) fn token_last_used_interval(&self) -> Duration {

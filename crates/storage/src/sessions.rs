@@ -2,7 +2,8 @@
 //!
 //! Refreshing rotates a session: the old row is marked `rotated_at` (kept until its refresh
 //! expiry so a replayed old refresh secret can be recognised) and a new row joins the same
-//! family. The caller (auth crate) decides what a replay does — normally [`delete_family`].
+//! family. The caller (auth crate) decides what a replay does: it revokes the family with
+//! [`delete_family`].
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
