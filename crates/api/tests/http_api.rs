@@ -539,6 +539,37 @@ async fn admin_tokens_show_the_secret_once_and_can_be_revoked() {
 }
 
 #[actix_web::test]
+async fn an_admin_creates_a_readonly_token_for_itself_from_the_dashboard() {
+    let app = start();
+    let service = service(&app.state).await;
+    let session = login(&service, "admin", ADMIN_PASSWORD).await;
+    // The dashboard's token form (dashboard-client.md row 10) for the admin's own account.
+    let payload = json!({"user_id": 1, "display_name": "read-only helper", "roles": ["readonly"],
+        "allowed_features": ["identify"],
+        "quota_limits": {"acoustid_lookup": 10, "musicbrainz_enrich": null, "audd_standard_lookup": null}});
+    let response = test::call_service(
+        &service,
+        session
+            .apply(test::TestRequest::post().uri("/admin/tokens"), true)
+            .set_json(&payload)
+            .to_request(),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let created = body(response).await;
+    let raw = created["token"].as_str().unwrap().to_owned();
+    let whoami = body(
+        test::call_service(
+            &service,
+            with_token(test::TestRequest::get().uri("/whoami"), &raw).to_request(),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(whoami["roles"], json!(["readonly"]));
+}
+
+#[actix_web::test]
 async fn token_creation_by_cookie_needs_csrf() {
     let app = start();
     let service = service(&app.state).await;

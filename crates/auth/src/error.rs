@@ -24,9 +24,14 @@ pub enum ValidationError {
     /// A role name that is empty, too long or has characters outside `[A-Za-z0-9_.:-]`.
     #[error("Invalid role '{0}': use 1-64 characters among letters, digits, '_', '-', '.', ':'")]
     InvalidRole(String),
-    /// A token role the owning user does not hold (a token never exceeds its owner).
+    /// A token role the owning user does not hold (a token never exceeds its owner; an
+    /// `admin` owner holds every role).
     #[error("Role '{0}' is not held by the token's owner")]
     RoleNotHeldByOwner(String),
+    /// A token feature outside the owning user's feature list (a token never exceeds its
+    /// owner).
+    #[error("Feature '{0}' is not held by the token's owner")]
+    FeatureNotHeldByOwner(Feature),
     /// A password rule of §4.3 failed; the text is the rule's message.
     #[error("{0}")]
     WeakPassword(&'static str),
@@ -65,6 +70,7 @@ impl ValidationError {
             Self::NegativeQuotaLimit(_) => "negative_quota_limit",
             Self::InvalidRole(_) => "invalid_role",
             Self::RoleNotHeldByOwner(_) => "role_not_held_by_owner",
+            Self::FeatureNotHeldByOwner(_) => "feature_not_held_by_owner",
             Self::WeakPassword(_) => "weak_password",
             Self::EmailRequired => "email_required",
             Self::InvalidEmail => "invalid_email",

@@ -188,6 +188,15 @@ pub fn normalize_quota_limits(input: &RawQuotaLimits) -> Result<RawQuotaLimits, 
     Ok(out)
 }
 
+/// Whether a user with `roles` holds `role`: `admin` implies every role, so an admin may give a
+/// token of its own any role (the dashboard creates `readonly` tokens that way). Only used to
+/// cap tokens by their owner; it grants no admin rights to other roles.
+pub fn holds_role<S: AsRef<str>>(roles: &[S], role: &str) -> bool {
+    roles
+        .iter()
+        .any(|held| held.as_ref() == ADMIN_ROLE || held.as_ref() == role)
+}
+
 /// Validates a role list from a client: entries are trimmed, blanks dropped, each must be 1–64
 /// characters among ASCII letters, digits, `_`, `-`, `.`, `:`; duplicates are removed (first
 /// occurrence kept). Roles are otherwise free-form; only [`ADMIN_ROLE`] has a meaning.
@@ -314,6 +323,16 @@ mod tests {
         );
         assert!(normalize_roles(&["has space"]).is_err());
         assert!(normalize_roles(&["x".repeat(65)]).is_err());
+    }
+
+    #[test]
+    fn admin_holds_every_role() {
+        assert!(holds_role(&["admin"], "readonly"));
+        assert!(holds_role(&["admin"], "admin"));
+        assert!(holds_role(&["operator", "user"], "user"));
+        assert!(!holds_role(&["operator"], "readonly"));
+        assert!(!holds_role(&["readonly"], "admin"));
+        assert!(!holds_role::<&str>(&[], "user"));
     }
 
     #[test]

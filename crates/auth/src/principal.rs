@@ -8,7 +8,9 @@ use recozik_storage::users::User;
 use serde::Serialize;
 
 use crate::error::AuthError;
-use crate::model::{ADMIN_ROLE, Feature, QuotaScope, features_from_stored, limits_from_stored};
+use crate::model::{
+    ADMIN_ROLE, Feature, QuotaScope, features_from_stored, holds_role, limits_from_stored,
+};
 use crate::secret::constant_time_eq;
 
 /// Name of the access (session) cookie.
@@ -52,7 +54,7 @@ pub struct Principal {
     /// Session: the user's display name. Token: the token's display name (as upstream).
     pub display_name: Option<String>,
     /// Effective roles. Session: the user's. Token: the token's roles that the owner also holds
-    /// (a token never exceeds its owner).
+    /// (a token never exceeds its owner; an `admin` owner holds every role).
     pub roles: Vec<String>,
     /// Allowed features, sorted by name. **Empty means every feature.** Session: the user's
     /// list. Token: the token's list. Unknown stored names are ignored.
@@ -88,7 +90,7 @@ impl Principal {
         let roles = token
             .roles
             .iter()
-            .filter(|r| user.roles.contains(r))
+            .filter(|r| holds_role(&user.roles, r))
             .cloned()
             .collect();
         let mut limits = limits_from_stored(&user.quota_limits, owner);

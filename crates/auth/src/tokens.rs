@@ -5,13 +5,14 @@
 use chrono::{DateTime, Utc};
 use recozik_storage::StorageError;
 use recozik_storage::tokens::{self, ApiToken, NewApiToken};
-use recozik_storage::users;
+use recozik_storage::users::{self, User};
 use serde::Serialize;
 
 use crate::Auth;
 use crate::error::{AuthError, Result, ValidationError};
 use crate::model::{
-    RawQuotaLimits, normalize_feature_names, normalize_quota_limits, normalize_roles,
+    Feature, RawQuotaLimits, features_from_stored, holds_role, normalize_features,
+    normalize_quota_limits, normalize_roles,
 };
 use crate::principal::Principal;
 use crate::secret::{constant_time_eq, digest, display_hint, generate_api_token, hint_of};
@@ -26,9 +27,10 @@ pub struct NewTokenRequest {
     pub user_id: i64,
     /// Label (required, trimmed).
     pub display_name: String,
-    /// Roles; every one must also be held by the owner.
+    /// Roles; every one must also be held by the owner (an `admin` owner holds every role).
     pub roles: Vec<String>,
-    /// Features (validated, de-duplicated, sorted; empty = all features).
+    /// Features (validated, de-duplicated, sorted), each held by the owner. Empty: every
+    /// feature of the owner (stored as the owner's list when the owner's is restricted).
     pub allowed_features: Vec<String>,
     /// Quota limits (scopes validated, limits ≥ 0, `None` = unlimited).
     pub quota_limits: RawQuotaLimits,
@@ -106,21 +108,45 @@ pub(crate) fn check_chosen_value(
     Ok(())
 }
 
+/// The feature list to store for a token of `owner`: the requested features when the owner
+/// holds them all, the owner's own list for an empty request ("every feature", which must not
+/// mean more than the owner has), else [`ValidationError::FeatureNotHeldByOwner`]. An owner
+/// with an empty list holds every feature.
+fn capped_by_owner(requested: &[Feature], owner: &User) -> Result<Vec<String>, ValidationError> {
+    let owner_features = features_from_stored(&owner.allowed_features, &owner.username);
+    if owner_features.is_empty() {
+        return Ok(names(requested));
+    }
+    if requested.is_empty() {
+        return Ok(names(&owner_features));
+    }
+    match requested.iter().find(|f| !owner_features.contains(f)) {
+        Some(missing) => Err(ValidationError::FeatureNotHeldByOwner(*missing)),
+        None => Ok(names(requested)),
+    }
+}
+
+fn names(features: &[Feature]) -> Vec<String> {
+    features.iter().map(|f| f.as_str().to_owned()).collect()
+}
+
 impl Auth {
     /// Creates an API token. Checks, in order: the owner exists
     /// ([`AuthError::TokenOwnerNotFound`], 404); features, quota scopes, roles, display name,
     /// expiry and a chosen value are valid ([`AuthError::Validation`], 400), and the owner holds
-    /// every role given to the token; the value is not already in use
-    /// ([`AuthError::DuplicateToken`], 409).
+    /// every role ([`ValidationError::RoleNotHeldByOwner`]; `admin` implies every role) and
+    /// every feature ([`ValidationError::FeatureNotHeldByOwner`]) given to the token; the value
+    /// is not already in use ([`AuthError::DuplicateToken`], 409).
     pub fn create_token(&self, request: &NewTokenRequest) -> Result<CreatedToken> {
         let mut conn = self.db.conn()?;
         let Some(owner) = users::get(&mut conn, request.user_id)? else {
             return Err(AuthError::TokenOwnerNotFound(request.user_id));
         };
-        let allowed_features = normalize_feature_names(&request.allowed_features)?;
+        let requested_features = normalize_features(&request.allowed_features)?;
+        let allowed_features = capped_by_owner(&requested_features, &owner)?;
         let quota_limits = normalize_quota_limits(&request.quota_limits)?;
         let roles = normalize_roles(&request.roles)?;
-        if let Some(role) = roles.iter().find(|r| !owner.roles.contains(r)) {
+        if let Some(role) = roles.iter().find(|r| !holds_role(&owner.roles, r)) {
             return Err(ValidationError::RoleNotHeldByOwner(role.clone()).into());
         }
         let display_name = request.display_name.trim();

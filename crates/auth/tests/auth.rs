@@ -912,6 +912,77 @@ fn token_roles_never_exceed_the_owner() {
 }
 
 #[test]
+fn an_admin_owner_holds_every_role_for_its_tokens() {
+    for t in backends("token_admin_roles") {
+        let (auth, _clock) = t.auth(settings());
+        let admin = make_user(&auth, "root", &["admin"], &[]);
+        // What the dashboard's token panel sends for an admin's own read-only token.
+        let created = auth
+            .create_token(&NewTokenRequest {
+                user_id: admin.id,
+                display_name: "dashboard".into(),
+                roles: vec!["readonly".into(), "operator".into()],
+                ..NewTokenRequest::default()
+            })
+            .unwrap_or_else(|e| panic!("{}: {e}", t.label()));
+        let p = auth.resolve_token(&created.token).unwrap();
+        assert_eq!(
+            p.roles,
+            vec!["readonly".to_owned(), "operator".to_owned()],
+            "{}",
+            t.label()
+        );
+        assert!(!p.is_admin(), "a readonly token of an admin is no admin");
+    }
+}
+
+#[test]
+fn token_features_never_exceed_the_owner() {
+    for t in backends("token_features") {
+        let (auth, _clock) = t.auth(settings());
+        let owner = make_user(&auth, "fay", &["user"], &["identify", "musicbrainz_enrich"]);
+        let request = |features: &[&str]| NewTokenRequest {
+            user_id: owner.id,
+            display_name: "tok".into(),
+            allowed_features: features.iter().map(|f| (*f).to_owned()).collect(),
+            ..NewTokenRequest::default()
+        };
+        let err = auth
+            .create_token(&request(&["identify", "audd"]))
+            .unwrap_err();
+        assert_eq!(err.code(), "feature_not_held_by_owner", "{}", t.label());
+        assert_eq!(
+            err.to_string(),
+            "Feature 'audd' is not held by the token's owner"
+        );
+        assert_eq!(err.http_status(), 400);
+
+        let allowed = auth.create_token(&request(&["identify"])).unwrap();
+        assert_eq!(allowed.info.allowed_features, vec!["identify".to_owned()]);
+
+        // An empty list ("every feature") means every feature of the owner, stored as such.
+        let all = auth.create_token(&request(&[])).unwrap();
+        assert_eq!(
+            all.info.allowed_features,
+            vec!["identify".to_owned(), "musicbrainz_enrich".to_owned()]
+        );
+        let p = auth.resolve_token(&all.token).unwrap();
+        assert!(check_feature(&p, Feature::Identify).is_ok());
+        assert!(check_feature(&p, Feature::Audd).is_err());
+
+        // An owner with every feature may hand out any of them.
+        let free = make_user(&auth, "gus", &["user"], &[]);
+        assert!(
+            auth.create_token(&NewTokenRequest {
+                user_id: free.id,
+                ..request(&["audd"])
+            })
+            .is_ok()
+        );
+    }
+}
+
+#[test]
 fn token_creation_checks_owner_then_features_then_scopes() {
     for t in backends("token_validation") {
         let (auth, _clock) = t.auth(settings());
