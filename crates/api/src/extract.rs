@@ -58,13 +58,24 @@ impl Credentials {
     }
 }
 
-/// The client's address, honouring `X-Forwarded-For` only through the trusted proxies.
+/// Every line of a header, in the order received. A line that is not visible ASCII is kept as
+/// an empty entry, so that it still takes its place in a list (and is never read as an address).
+fn header_lines<'r>(request: &'r HttpRequest, name: &str) -> Vec<&'r str> {
+    request
+        .headers()
+        .get_all(name)
+        .map(|value| value.to_str().unwrap_or_default())
+        .collect()
+}
+
+/// The client's address, honouring `X-Forwarded-For` (all its lines) only through the trusted
+/// proxies.
 pub fn client_ip(request: &HttpRequest, state: &AppState) -> IpAddr {
     let peer = request.peer_addr().map(|address| address.ip());
     recozik_auth::client_ip(
         peer,
-        header(request, "x-forwarded-for").as_deref(),
-        header(request, "x-real-ip").as_deref(),
+        &header_lines(request, "x-forwarded-for"),
+        &header_lines(request, "x-real-ip"),
         state.settings.rate_limit_trusted_proxies as usize,
     )
 }

@@ -278,6 +278,29 @@ async fn the_sixth_login_in_a_minute_is_rate_limited() {
 }
 
 #[actix_web::test]
+async fn every_forwarded_for_line_counts_so_a_client_cannot_pick_its_rate_limit_key() {
+    let app = start_with(|s| s.rate_limit_trusted_proxies = 1);
+    let service = service(&app.state).await;
+    // The client sends its own X-Forwarded-For line, different each time; our one proxy adds a
+    // second line with the address it saw. The key must be the proxy's entry.
+    let attempt = |spoofed: String| {
+        test::TestRequest::post()
+            .uri("/auth/login")
+            .peer_addr(common::peer())
+            .append_header(("X-Forwarded-For", spoofed))
+            .append_header(("X-Forwarded-For", "203.0.113.77"))
+            .set_json(json!({"username": "admin", "password": "wrong"}))
+            .to_request()
+    };
+    for i in 0..5 {
+        let response = test::call_service(&service, attempt(format!("198.51.100.{i}"))).await;
+        assert_eq!(response.status(), 401);
+    }
+    let response = test::call_service(&service, attempt("198.51.100.99".to_owned())).await;
+    assert_eq!(response.status(), 429);
+}
+
+#[actix_web::test]
 async fn deactivated_users_cannot_log_in() {
     let app = start();
     let service = service(&app.state).await;

@@ -55,7 +55,7 @@ pub use principal::{
     require_admin, require_session, require_session_admin,
 };
 pub use quota::QuotaOutcome;
-pub use rate_limit::{LimitClass, RateLimiters, client_ip};
+pub use rate_limit::{LimitClass, RateLimiters, client_ip, rate_limit_key};
 pub use seeding::{SeedReport, check_production_settings, seed, seed_with_hasher};
 pub use sessions::{IssuedSession, LoginResponse, SessionInfo};
 pub use settings::{AuthSettings, PasswordParams};

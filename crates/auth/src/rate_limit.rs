@@ -88,31 +88,59 @@ impl fmt::Display for LimitClass {
 
 /// The client address of a request, for rate limiting.
 ///
+/// `forwarded_for` holds every `X-Forwarded-For` field line in the order received, and
+/// `real_ip` every `X-Real-IP` line. The lines of a list field are one comma-separated list
+/// (RFC 9110 §5.3): a proxy may append its entry as a line of its own, so reading only the first
+/// line would let the client choose the key.
+///
 /// * `trusted_proxies == 0`: forwarding headers are ignored; the peer address is used.
 /// * `trusted_proxies == N > 0` and `X-Forwarded-For` present: each of our N proxies appended
-///   the address it received the request from, so the client is the N-th entry from the right.
-///   If the chain has fewer than N entries, or that entry is not an IP address, the peer
-///   address is used (never a client-controlled leftmost entry).
-/// * `N > 0`, no `X-Forwarded-For`, `X-Real-IP` present and valid: that address.
+///   the address it received the request from, so the client is the N-th entry from the right
+///   of all the lines joined. If the chain has fewer than N entries, or that entry is not an IP
+///   address, the peer address is used (never a client-controlled leftmost entry).
+/// * `N > 0`, no `X-Forwarded-For`, exactly one `X-Real-IP` line holding a valid address: that
+///   address (several lines are ambiguous: the peer address is used).
 /// * no peer address: [`UNKNOWN_CLIENT`].
+///
+/// The limiters key IPv6 addresses by their /64 ([`RateLimiters::check`]).
 pub fn client_ip(
     peer: Option<IpAddr>,
-    forwarded_for: Option<&str>,
-    real_ip: Option<&str>,
+    forwarded_for: &[&str],
+    real_ip: &[&str],
     trusted_proxies: usize,
 ) -> IpAddr {
     let fallback = peer.unwrap_or(UNKNOWN_CLIENT);
     if trusted_proxies == 0 {
         return fallback;
     }
-    if let Some(xff) = forwarded_for {
-        let entries: Vec<&str> = xff.split(',').map(str::trim).collect();
+    if !forwarded_for.is_empty() {
+        let entries: Vec<&str> = forwarded_for
+            .iter()
+            .flat_map(|line| line.split(','))
+            .map(str::trim)
+            .collect();
         if entries.len() < trusted_proxies {
             return fallback;
         }
         return parse_ip(entries[entries.len() - trusted_proxies]).unwrap_or(fallback);
     }
-    real_ip.and_then(parse_ip).unwrap_or(fallback)
+    match real_ip {
+        [only] => parse_ip(only).unwrap_or(fallback),
+        _ => fallback,
+    }
+}
+
+/// The bucket a client address counts against: an IPv4 address (also written as an
+/// IPv4-mapped IPv6 address) is one client; an IPv6 address is keyed by its /64, the smallest
+/// block a site is normally given, since a host may pick any address inside it at will.
+pub fn rate_limit_key(client: IpAddr) -> IpAddr {
+    match client {
+        IpAddr::V4(_) => client,
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or_else(
+            || IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
+            IpAddr::V4,
+        ),
+    }
 }
 
 /// Parses `1.2.3.4`, `::1`, `[::1]`, `1.2.3.4:567` or `[::1]:567`.
@@ -200,7 +228,7 @@ impl<C: Clock + Clone> RateLimiters<C> {
         }
     }
 
-    /// Counts one request of `class` from `client`. A refusal is
+    /// Counts one request of `class` from `client` (keyed by [`rate_limit_key`]). A refusal is
     /// [`AuthError::RateLimited`] with the seconds until the next request of that class is
     /// accepted (for `Retry-After`); refused requests are not counted.
     pub fn check(&self, class: LimitClass, client: IpAddr) -> Result<(), AuthError> {
@@ -216,7 +244,7 @@ impl<C: Clock + Clone> RateLimiters<C> {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
-        match limiter.check_key(&client) {
+        match limiter.check_key(&rate_limit_key(client)) {
             Ok(()) => Ok(()),
             Err(not_until) => {
                 let wait = not_until.wait_time_from(self.clock.now());
@@ -361,50 +389,90 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_clients_share_a_bucket_per_64_prefix() {
+        let (rl, _clock) = limiters();
+        for i in 1..=5 {
+            rl.check(LimitClass::Login, ip(&format!("2001:db8:1:2::{i}")))
+                .unwrap();
+        }
+        // Any other address of the same /64 (a host picks its own) is the same client.
+        assert!(
+            rl.check(LimitClass::Login, ip("2001:db8:1:2:ffff:1:2:3"))
+                .is_err()
+        );
+        // The next /64 is another client.
+        rl.check(LimitClass::Login, ip("2001:db8:1:3::1")).unwrap();
+        // IPv4 addresses, also when mapped into IPv6, stay one client per address.
+        for _ in 0..5 {
+            rl.check(LimitClass::Login, ip("::ffff:192.0.2.1")).unwrap();
+        }
+        assert!(rl.check(LimitClass::Login, ip("192.0.2.1")).is_err());
+        rl.check(LimitClass::Login, ip("::ffff:192.0.2.2")).unwrap();
+    }
+
+    #[test]
     fn client_ip_ignores_forwarding_without_trusted_proxies() {
         let peer = Some(ip("10.1.1.1"));
         assert_eq!(
-            client_ip(peer, Some("203.0.113.1"), Some("203.0.113.2"), 0),
+            client_ip(peer, &["203.0.113.1"], &["203.0.113.2"], 0),
             ip("10.1.1.1")
         );
-        assert_eq!(client_ip(None, None, None, 0), UNKNOWN_CLIENT);
+        assert_eq!(client_ip(None, &[], &[], 0), UNKNOWN_CLIENT);
     }
 
     #[test]
     fn client_ip_takes_the_entry_added_by_the_outermost_trusted_proxy() {
         let peer = Some(ip("10.0.0.2"));
         // One proxy (nginx) appended the real client.
-        assert_eq!(
-            client_ip(peer, Some("203.0.113.9"), None, 1),
-            ip("203.0.113.9")
-        );
+        assert_eq!(client_ip(peer, &["203.0.113.9"], &[], 1), ip("203.0.113.9"));
         // The client tried to spoof a leftmost entry: ignored.
         assert_eq!(
-            client_ip(peer, Some("1.2.3.4, 203.0.113.9"), None, 1),
+            client_ip(peer, &["1.2.3.4, 203.0.113.9"], &[], 1),
             ip("203.0.113.9")
         );
         // Two proxies: the second from the right.
         assert_eq!(
-            client_ip(peer, Some("1.2.3.4, 203.0.113.9, 10.0.0.1"), None, 2),
+            client_ip(peer, &["1.2.3.4, 203.0.113.9, 10.0.0.1"], &[], 2),
             ip("203.0.113.9")
         );
         // Chain shorter than the number of proxies: the peer, not the leftmost entry.
-        assert_eq!(
-            client_ip(peer, Some("203.0.113.9"), None, 2),
-            ip("10.0.0.2")
-        );
+        assert_eq!(client_ip(peer, &["203.0.113.9"], &[], 2), ip("10.0.0.2"));
         // Garbage entry: the peer.
-        assert_eq!(client_ip(peer, Some("nonsense"), None, 1), ip("10.0.0.2"));
+        assert_eq!(client_ip(peer, &["nonsense"], &[], 1), ip("10.0.0.2"));
         // Ports and brackets are tolerated.
         assert_eq!(
-            client_ip(peer, Some("[2001:db8::1]:443"), None, 1),
+            client_ip(peer, &["[2001:db8::1]:443"], &[], 1),
             ip("2001:db8::1")
         );
         // X-Real-IP when there is no X-Forwarded-For.
         assert_eq!(
-            client_ip(peer, None, Some(" 203.0.113.5 "), 1),
+            client_ip(peer, &[], &[" 203.0.113.5 "], 1),
             ip("203.0.113.5")
         );
-        assert_eq!(client_ip(peer, None, Some("bad"), 1), ip("10.0.0.2"));
+        assert_eq!(client_ip(peer, &[], &["bad"], 1), ip("10.0.0.2"));
+    }
+
+    #[test]
+    fn client_ip_reads_every_forwarded_for_line_in_order() {
+        let peer = Some(ip("10.0.0.2"));
+        // The client's own line first, then the line our proxy appended.
+        assert_eq!(
+            client_ip(peer, &["1.2.3.4", "203.0.113.9"], &[], 1),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            client_ip(peer, &["1.2.3.4, 5.6.7.8", "203.0.113.9, 10.0.0.1"], &[], 2),
+            ip("203.0.113.9")
+        );
+        // Entries are counted across lines: two lines of one entry each satisfy two proxies.
+        assert_eq!(
+            client_ip(peer, &["203.0.113.9", "10.0.0.1"], &[], 2),
+            ip("203.0.113.9")
+        );
+        // Several X-Real-IP lines are ambiguous: the peer.
+        assert_eq!(
+            client_ip(peer, &[], &["1.2.3.4", "203.0.113.5"], 1),
+            ip("10.0.0.2")
+        );
     }
 }
