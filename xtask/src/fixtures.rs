@@ -1,6 +1,7 @@
 //! `cargo xtask fixtures`: regenerates `crates/core/tests/fixtures/` with the `ffmpeg` CLI and
 //! records what `fpcalc` says about every good file, so tests compare against it without needing
-//! `fpcalc`. The files are committed; run this only to change the set.
+//! `fpcalc`. It also writes the hostile corpus (`hostile/`, see [`crate::hostile`]). The files are
+//! committed; run this only to change the set.
 
 use std::path::Path;
 use std::process::Command;
@@ -336,6 +337,8 @@ pub fn generate() -> anyhow::Result<()> {
             ])
             .arg(bad.join("too_short_1.5s.wav")),
     )?;
+
+    crate::hostile::generate(&dir)?;
 
     let mut total = 0;
     for entry in walk(&dir)? {

@@ -8,6 +8,7 @@ mod bench_api;
 #[cfg(feature = "db")]
 mod database;
 mod fixtures;
+mod hostile;
 mod postgres;
 mod setup;
 mod test;
