@@ -87,14 +87,15 @@ pub fn remove_upload(path: &Path) {
 }
 
 /// Whether `name` looks like an upload of ours: 32 lower-case hex digits, then nothing or a
-/// `.suffix`.
-fn is_upload_name(name: &str) -> bool {
-    let (stem, rest) = name.split_at(name.len().min(32));
-    stem.len() == 32
-        && stem
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        && (rest.is_empty() || rest.starts_with('.'))
+/// `.suffix`. Compares bytes, so any file name — one with a multi-byte character across the
+/// 32nd byte, or one that is not UTF-8 at all — is answered without a panic.
+fn is_upload_name(name: &[u8]) -> bool {
+    let Some((stem, rest)) = name.split_at_checked(32) else {
+        return false;
+    };
+    stem.iter()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+        && (rest.is_empty() || rest.starts_with(b"."))
 }
 
 /// Deletes the files of `dir` that look like uploads, are referenced by no live job (`live`
@@ -115,10 +116,10 @@ pub fn sweep_orphans(dir: &Path, live: &[String], min_age: Duration) -> usize {
     let mut removed = 0;
     for entry in entries.flatten() {
         let path = entry.path();
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        let Some(name) = path.file_name() else {
             continue;
         };
-        if !is_upload_name(name) || live.contains(path.as_path()) {
+        if !is_upload_name(name.as_encoded_bytes()) || live.contains(path.as_path()) {
             continue;
         }
         let Ok(meta) = entry.metadata() else { continue };
@@ -146,11 +147,52 @@ mod tests {
 
     #[test]
     fn upload_names() {
-        assert!(is_upload_name("0123456789abcdef0123456789abcdef.mp3"));
-        assert!(is_upload_name("0123456789abcdef0123456789abcdef"));
-        assert!(!is_upload_name("0123456789ABCDEF0123456789abcdef.mp3"));
-        assert!(!is_upload_name(".gitkeep"));
-        assert!(!is_upload_name("0123456789abcdef0123456789abcdefx"));
+        assert!(is_upload_name(b"0123456789abcdef0123456789abcdef.mp3"));
+        assert!(is_upload_name(b"0123456789abcdef0123456789abcdef"));
+        assert!(!is_upload_name(b"0123456789ABCDEF0123456789abcdef.mp3"));
+        assert!(!is_upload_name(b".gitkeep"));
+        assert!(!is_upload_name(b"0123456789abcdef0123456789abcdefx"));
+    }
+
+    #[test]
+    fn names_with_a_multibyte_character_at_byte_32_are_not_uploads() {
+        // 31 ASCII bytes, then a two-byte character straddling the 32-byte boundary.
+        assert!(!is_upload_name(
+            "0123456789abcdef0123456789abcde\u{e9}.mp3".as_bytes()
+        ));
+        // Bytes 30..33 are one three-byte character.
+        assert!(!is_upload_name(
+            format!("{}\u{20ac}", "\u{e9}".repeat(15)).as_bytes()
+        ));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn sweep_survives_any_file_name() -> std::io::Result<()> {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir()?;
+        let old = SystemTime::now() - Duration::from_hours(1);
+        let names: [&[u8]; 3] = [
+            "0123456789abcdef0123456789abcde\u{e9}.mp3".as_bytes(),
+            b"0123456789abcdef0123456789abcdef\xff\xfe",
+            b"\xff0123456789abcdef0123456789abcde.mp3",
+        ];
+        for name in names {
+            let file = std::fs::File::create(dir.path().join(std::ffi::OsStr::from_bytes(name)))?;
+            file.set_modified(old)?;
+        }
+        let orphan = dir.path().join("00000000000000000000000000000001.mp3");
+        std::fs::File::create(&orphan)?.set_modified(old)?;
+        assert_eq!(sweep_orphans(dir.path(), &[], Duration::from_mins(1)), 1);
+        assert!(!orphan.exists());
+        // A second pass works too (the first one did not poison anything).
+        assert_eq!(sweep_orphans(dir.path(), &[], Duration::from_mins(1)), 0);
+        assert_eq!(
+            std::fs::read_dir(dir.path())?.count(),
+            3,
+            "foreign names are kept"
+        );
+        Ok(())
     }
 
     #[test]
