@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use recozik_storage::StorageError;
 use recozik_storage::sessions;
-use recozik_storage::users::{self, NewUser, User, UserUpdate};
+use recozik_storage::users::{self, GuardedChange, NewUser, User, UserUpdate};
 use serde::Serialize;
 
 use crate::Auth;
@@ -157,9 +157,10 @@ impl Auth {
     /// tokens stop working too, since token resolution checks the active flag).
     pub fn update_user(&self, user_id: i64, patch: &UserPatch) -> Result<UserInfo> {
         let mut conn = self.db.conn()?;
-        let Some(current) = users::get(&mut conn, user_id)? else {
+        // An unknown user is a 404 before any validation error.
+        if users::get(&mut conn, user_id)?.is_none() {
             return Err(AuthError::UserNotFound);
-        };
+        }
         let email = patch.email.as_deref().map(normalize_email).transpose()?;
         let roles = patch.roles.as_deref().map(normalize_roles).transpose()?;
         let allowed_features = patch
@@ -172,17 +173,6 @@ impl Auth {
             .as_ref()
             .map(normalize_quota_limits)
             .transpose()?;
-        let stays_admin = patch.is_active.unwrap_or(current.is_active)
-            && roles.as_ref().map_or(current.has_role(ADMIN_ROLE), |r| {
-                r.iter().any(|r| r == ADMIN_ROLE)
-            });
-        if current.is_active
-            && current.has_role(ADMIN_ROLE)
-            && !stays_admin
-            && users::count_active_with_role(&mut conn, ADMIN_ROLE)? <= 1
-        {
-            return Err(ValidationError::LastAdmin.into());
-        }
         let update = UserUpdate {
             email,
             display_name: patch
@@ -195,9 +185,12 @@ impl Auth {
             allowed_features,
             quota_limits,
         };
-        let updated = match users::update(&mut conn, user_id, &update) {
-            Ok(Some(u)) => u,
-            Ok(None) => return Err(AuthError::UserNotFound),
+        // The last-admin check and the write are one atomic storage step: two requests
+        // demoting or deactivating two different admins at once cannot both pass.
+        let updated = match users::update_keeping_role(&mut conn, user_id, &update, ADMIN_ROLE) {
+            Ok(GuardedChange::Done(u)) => u,
+            Ok(GuardedChange::NotFound) => return Err(AuthError::UserNotFound),
+            Ok(GuardedChange::LastHolder) => return Err(ValidationError::LastAdmin.into()),
             Err(StorageError::Conflict(_)) => return Err(AuthError::EmailExists),
             Err(e) => return Err(e.into()),
         };
@@ -211,19 +204,10 @@ impl Auth {
     /// [`AuthError::UserNotFound`]; [`ValidationError::LastAdmin`] for the last active admin.
     pub fn delete_user(&self, user_id: i64) -> Result<()> {
         let mut conn = self.db.conn()?;
-        let Some(current) = users::get(&mut conn, user_id)? else {
-            return Err(AuthError::UserNotFound);
-        };
-        if current.is_active
-            && current.has_role(ADMIN_ROLE)
-            && users::count_active_with_role(&mut conn, ADMIN_ROLE)? <= 1
-        {
-            return Err(ValidationError::LastAdmin.into());
-        }
-        if users::delete(&mut conn, user_id)? {
-            Ok(())
-        } else {
-            Err(AuthError::UserNotFound)
+        match users::delete_keeping_role(&mut conn, user_id, ADMIN_ROLE)? {
+            GuardedChange::Done(()) => Ok(()),
+            GuardedChange::NotFound => Err(AuthError::UserNotFound),
+            GuardedChange::LastHolder => Err(ValidationError::LastAdmin.into()),
         }
     }
 

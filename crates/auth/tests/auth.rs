@@ -1251,6 +1251,86 @@ fn update_user_validates_and_protects_the_last_admin() {
     }
 }
 
+/// Two admins removed at the same instant by two requests (demotion, deactivation or
+/// deletion, in every pairing): whatever the interleaving, one active admin remains.
+#[test]
+fn racing_admin_removals_never_leave_zero_active_admins() {
+    #[derive(Clone, Copy, Debug)]
+    enum Removal {
+        Demote,
+        Deactivate,
+        Delete,
+    }
+    fn remove(auth: &Auth, id: i64, how: Removal) -> Result<(), AuthError> {
+        match how {
+            Removal::Demote => auth
+                .update_user(
+                    id,
+                    &UserPatch {
+                        roles: Some(vec!["user".into()]),
+                        ..UserPatch::default()
+                    },
+                )
+                .map(drop),
+            Removal::Deactivate => auth
+                .update_user(
+                    id,
+                    &UserPatch {
+                        is_active: Some(false),
+                        ..UserPatch::default()
+                    },
+                )
+                .map(drop),
+            Removal::Delete => auth.delete_user(id),
+        }
+    }
+    let pairs = [
+        (Removal::Demote, Removal::Demote),
+        (Removal::Demote, Removal::Deactivate),
+        (Removal::Deactivate, Removal::Deactivate),
+        (Removal::Delete, Removal::Demote),
+        (Removal::Delete, Removal::Delete),
+    ];
+    for t in backends("admin_race") {
+        let (auth, _clock) = t.auth(settings());
+        for round in 0..40 {
+            let (first_way, second_way) = pairs[round % pairs.len()];
+            let first = make_user(&auth, &format!("a{round}"), &["admin"], &[]);
+            let second = make_user(&auth, &format!("b{round}"), &["admin"], &[]);
+            let barrier = Arc::new(Barrier::new(2));
+            let handles: Vec<_> = [(first.id, first_way), (second.id, second_way)]
+                .into_iter()
+                .map(|(id, how)| {
+                    let (auth, barrier) = (auth.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        remove(&auth, id, how)
+                    })
+                })
+                .collect();
+            let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+            let mut conn = auth.database().conn().unwrap();
+            let admins = users::count_active_with_role(&mut conn, "admin").unwrap();
+            assert_eq!(
+                admins,
+                1,
+                "{} round {round} ({first_way:?}, {second_way:?}): {results:?}",
+                t.label()
+            );
+            let refused = results
+                .iter()
+                .filter(|r| matches!(r, Err(AuthError::Validation(ValidationError::LastAdmin))))
+                .count();
+            assert_eq!(refused, 1, "{}: {results:?}", t.label());
+            // Back to zero admins before the next round: take the survivor out of the way
+            // directly (the auth crate would refuse).
+            for id in [first.id, second.id] {
+                users::delete(&mut conn, id).unwrap();
+            }
+        }
+    }
+}
+
 #[test]
 fn admin_session_listing_and_revocation() {
     for t in backends("admin_sessions") {

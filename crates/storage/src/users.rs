@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::db::{Conn, on_conn};
+use crate::db::{Conn, ConnRef, on_conn};
 use crate::error::{Result, StorageError};
 use crate::schema::users;
 use crate::time::{from_db, to_db};
@@ -263,7 +263,9 @@ pub fn count_active_with_role(conn: &mut Conn, role: &str) -> Result<i64> {
     Ok(n)
 }
 
-/// Applies `update` and returns the new user, or `None` if there is no such user.
+/// Applies `update` and returns the new user, or `None` if there is no such user. A change of
+/// roles or of the active flag that could remove an admin goes through
+/// [`update_keeping_role`] instead.
 pub fn update(conn: &mut Conn, id: i64, update: &UserUpdate) -> Result<Option<User>> {
     let changes = UserChanges {
         email: update.email.as_deref(),
@@ -293,6 +295,85 @@ pub fn update(conn: &mut Conn, id: i64, update: &UserUpdate) -> Result<Option<Us
         .get_result(c)
         .optional())?;
     row.map(User::try_from).transpose()
+}
+
+/// What a change guarded by [`update_keeping_role`] or [`delete_keeping_role`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GuardedChange<T> {
+    /// The change was made.
+    Done(T),
+    /// There is no such user.
+    NotFound,
+    /// The user is the last active holder of the guarded role and the change would remove it;
+    /// nothing was changed.
+    LastHolder,
+}
+
+/// Makes every other guarded change wait until this transaction ends. SQLite needs nothing:
+/// its transactions start with `BEGIN IMMEDIATE`, which already takes the database's write
+/// lock. On PostgreSQL a counted check followed by an update is not enough under READ
+/// COMMITTED (two transactions demoting two different admins would each still count the
+/// other), so the table is locked in a mode that conflicts with itself and with row writes,
+/// while plain reads go on. `LOCK TABLE` takes no snapshot, so the count that follows sees
+/// every change committed before the lock was granted, whatever the isolation level.
+fn lock_users_for_role_check(conn: &mut Conn) -> Result<()> {
+    if let ConnRef::Postgres(c) = conn.inner() {
+        diesel::sql_query("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE").execute(c)?;
+    }
+    Ok(())
+}
+
+/// Whether `user` is an active holder of `role` and would stop being one after `update`.
+fn update_removes_role(user: &User, update: &UserUpdate, role: &str) -> bool {
+    let active_after = update.is_active.unwrap_or(user.is_active);
+    let holds_after = update.roles.as_ref().map_or_else(
+        || user.has_role(role),
+        |roles| roles.iter().any(|r| r == role),
+    );
+    user.is_active && user.has_role(role) && !(active_after && holds_after)
+}
+
+/// [`update`], unless it would leave no active user holding `role` (used for `admin`): the
+/// check and the write are one transaction that excludes every other guarded change, so two
+/// requests removing two different holders at once cannot both succeed.
+pub fn update_keeping_role(
+    conn: &mut Conn,
+    id: i64,
+    changes: &UserUpdate,
+    role: &str,
+) -> Result<GuardedChange<User>> {
+    conn.transaction(|tx| {
+        lock_users_for_role_check(tx)?;
+        let Some(current) = get(tx, id)? else {
+            return Ok(GuardedChange::NotFound);
+        };
+        if update_removes_role(&current, changes, role) && count_active_with_role(tx, role)? <= 1 {
+            return Ok(GuardedChange::LastHolder);
+        }
+        Ok(match update(tx, id, changes)? {
+            Some(user) => GuardedChange::Done(user),
+            None => GuardedChange::NotFound,
+        })
+    })
+}
+
+/// [`delete`], unless the user is the last active holder of `role`; atomic like
+/// [`update_keeping_role`].
+pub fn delete_keeping_role(conn: &mut Conn, id: i64, role: &str) -> Result<GuardedChange<()>> {
+    conn.transaction(|tx| {
+        lock_users_for_role_check(tx)?;
+        let Some(current) = get(tx, id)? else {
+            return Ok(GuardedChange::NotFound);
+        };
+        if current.is_active && current.has_role(role) && count_active_with_role(tx, role)? <= 1 {
+            return Ok(GuardedChange::LastHolder);
+        }
+        Ok(if delete(tx, id)? {
+            GuardedChange::Done(())
+        } else {
+            GuardedChange::NotFound
+        })
+    })
 }
 
 /// Deletes a user; their sessions, API tokens and quota usage go with them (foreign keys with

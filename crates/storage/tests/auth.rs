@@ -195,6 +195,126 @@ fn user_ids_are_never_reused_and_delete_cascades() {
     }
 }
 
+fn new_admin(name: &str) -> NewUser {
+    NewUser {
+        roles: vec!["admin".to_owned()],
+        ..new_user(name)
+    }
+}
+
+#[test]
+fn guarded_changes_keep_the_last_active_holder_of_a_role() {
+    use recozik_storage::users::GuardedChange;
+    for tdb in common::backends("guarded_role") {
+        let db = tdb.auth();
+        let conn = &mut db.conn().unwrap();
+        let root = users::create(conn, &new_admin("root")).unwrap();
+        let demote = UserUpdate {
+            roles: Some(vec!["user".to_owned()]),
+            ..UserUpdate::default()
+        };
+        let deactivate = UserUpdate {
+            is_active: Some(false),
+            ..UserUpdate::default()
+        };
+        for change in [&demote, &deactivate] {
+            assert_eq!(
+                users::update_keeping_role(conn, root.id, change, "admin").unwrap(),
+                GuardedChange::LastHolder,
+                "{}",
+                tdb.label()
+            );
+        }
+        assert_eq!(
+            users::delete_keeping_role(conn, root.id, "admin").unwrap(),
+            GuardedChange::LastHolder
+        );
+        // Changes that keep the role pass; unknown ids are reported.
+        let renamed = UserUpdate {
+            display_name: Some(Some("Root".to_owned())),
+            ..UserUpdate::default()
+        };
+        assert!(matches!(
+            users::update_keeping_role(conn, root.id, &renamed, "admin").unwrap(),
+            GuardedChange::Done(_)
+        ));
+        assert_eq!(
+            users::update_keeping_role(conn, 987_654, &demote, "admin").unwrap(),
+            GuardedChange::NotFound
+        );
+        assert_eq!(
+            users::delete_keeping_role(conn, 987_654, "admin").unwrap(),
+            GuardedChange::NotFound
+        );
+        // With a second admin one may go.
+        let other = users::create(conn, &new_admin("other")).unwrap();
+        assert!(matches!(
+            users::update_keeping_role(conn, root.id, &demote, "admin").unwrap(),
+            GuardedChange::Done(_)
+        ));
+        assert_eq!(
+            users::delete_keeping_role(conn, other.id, "admin").unwrap(),
+            GuardedChange::LastHolder
+        );
+        assert_eq!(users::count_active_with_role(conn, "admin").unwrap(), 1);
+    }
+}
+
+#[test]
+fn two_admins_demoted_at_once_leave_one() {
+    use recozik_storage::users::GuardedChange;
+    for tdb in common::backends("guarded_role_race") {
+        let db = tdb.auth_sized(4);
+        for round in 0..30 {
+            let ids: Vec<i64> = {
+                let conn = &mut db.conn().unwrap();
+                ["a", "b"]
+                    .iter()
+                    .map(|p| {
+                        users::create(conn, &new_admin(&format!("{p}{round}")))
+                            .unwrap()
+                            .id
+                    })
+                    .collect()
+            };
+            let barrier = Arc::new(Barrier::new(2));
+            let handles: Vec<_> = ids
+                .iter()
+                .map(|&id| {
+                    let (db, barrier) = (db.clone(), Arc::clone(&barrier));
+                    std::thread::spawn(move || {
+                        let conn = &mut db.conn().unwrap();
+                        let demote = UserUpdate {
+                            roles: Some(vec!["user".to_owned()]),
+                            ..UserUpdate::default()
+                        };
+                        barrier.wait();
+                        users::update_keeping_role(conn, id, &demote, "admin").unwrap()
+                    })
+                })
+                .collect();
+            let outcomes: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+            let conn = &mut db.conn().unwrap();
+            assert_eq!(
+                users::count_active_with_role(conn, "admin").unwrap(),
+                1,
+                "{} round {round}: {outcomes:?}",
+                tdb.label()
+            );
+            assert_eq!(
+                outcomes
+                    .iter()
+                    .filter(|o| **o == GuardedChange::LastHolder)
+                    .count(),
+                1
+            );
+            for id in ids {
+                users::delete(conn, id).unwrap();
+            }
+        }
+    }
+}
+
 #[test]
 fn create_if_missing_is_an_upsert() {
     for tdb in common::backends("create_if_missing") {
