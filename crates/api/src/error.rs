@@ -273,14 +273,17 @@ pub async fn not_found() -> HttpResponse {
     ApiError::not_found("not_found", "Not Found").error_response()
 }
 
-/// Known routes called with a method they do not serve.
-pub async fn method_not_allowed() -> HttpResponse {
-    ApiError::new(
+/// Known routes called with a method they do not serve. `allow` lists the methods the route
+/// does serve (RFC 9110 §15.5.6 requires the `Allow` header on a 405).
+pub fn method_not_allowed(allow: &HeaderValue) -> HttpResponse {
+    let mut response = ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         "Method Not Allowed",
     )
-    .error_response()
+    .error_response();
+    response.headers_mut().insert(header::ALLOW, allow.clone());
+    response
 }
 
 /// Installs the extractor error handlers on a scope or app config.
@@ -297,6 +300,11 @@ pub fn configure_extractors(config: &mut web::ServiceConfig) {
 
 impl From<recozik_auth::AuthError> for ApiError {
     fn from(error: recozik_auth::AuthError) -> Self {
+        // A database failure met while authenticating is mapped like any other storage error:
+        // a busy or exhausted pool is a 503 with `Retry-After`, not a 500.
+        if let recozik_auth::AuthError::Storage(storage) = error {
+            return storage.into();
+        }
         let status =
             StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if status.is_server_error() {
@@ -318,6 +326,28 @@ impl From<recozik_storage::StorageError> for ApiError {
             Self::unavailable(&error)
         } else {
             Self::internal(&error)
+        }
+    }
+}
+
+impl From<crate::jobs::limits::UploadLimitError> for ApiError {
+    fn from(error: crate::jobs::limits::UploadLimitError) -> Self {
+        use crate::jobs::limits::UploadLimitError as E;
+        match error {
+            E::TooManyQueuedJobs { .. } => {
+                Self::too_many_requests("too_many_queued_jobs", error.to_string(), 30)
+            }
+            E::PendingUploadsTooLarge { .. } => Self::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "pending_uploads_too_large",
+                error.to_string(),
+            ),
+            E::InsufficientStorage => Self::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "insufficient_storage",
+                error.to_string(),
+            ),
+            E::Storage(storage) => storage.into(),
         }
     }
 }

@@ -110,6 +110,12 @@ where
 /// rate limit; CSRF is enforced for unsafe methods on cookie sessions.
 pub async fn principal(request: &HttpRequest, state: &AppState) -> Result<Principal, ApiError> {
     rate_limit(request, state, LimitClass::Api)?;
+    resolve(request, state).await
+}
+
+/// The principal of a request's credentials, through the token memo (no rate limit: the
+/// caller has counted the request already).
+pub async fn resolve(request: &HttpRequest, state: &AppState) -> Result<Principal, ApiError> {
     let credentials = Credentials::of(request);
     // Token-only requests may be answered from the short-lived memo (the session cookie, when
     // present, always wins and is always checked).

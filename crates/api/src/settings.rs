@@ -72,11 +72,22 @@ pub struct Settings {
     pub auth_db_filename: String,
     pub jobs_database_url: Option<String>,
     pub auth_database_url: Option<String>,
+    /// Seconds a request or worker waits for a free database connection (then 503).
+    pub database_checkout_timeout_seconds: u64,
 
     // Jobs
     pub job_lease_seconds: u64,
     pub job_max_attempts: u32,
     pub job_retention_hours: u64,
+    /// Longest a job may run before it is failed (0: no limit).
+    pub job_timeout_seconds: u64,
+
+    // Per-user resource limits (0: no limit)
+    pub max_queued_jobs_per_user: u32,
+    pub max_pending_upload_mb_per_user: u64,
+    /// Uploads are refused while less than this is free under the media root.
+    pub min_free_disk_mb: u64,
+    pub max_websockets_per_user: u32,
 
     // HTTP protections
     pub cors_enabled: bool,
@@ -138,9 +149,15 @@ impl Default for Settings {
             auth_db_filename: "auth.db".to_owned(),
             jobs_database_url: None,
             auth_database_url: None,
+            database_checkout_timeout_seconds: 10,
             job_lease_seconds: 60,
             job_max_attempts: 3,
             job_retention_hours: 24 * 7,
+            job_timeout_seconds: 30 * 60,
+            max_queued_jobs_per_user: 20,
+            max_pending_upload_mb_per_user: 256,
+            min_free_disk_mb: 256,
+            max_websockets_per_user: 32,
             cors_enabled: false,
             cors_origins: Vec::new(),
             rate_limit_enabled: true,
@@ -373,6 +390,12 @@ impl Settings {
         if self.job_lease_seconds < 5 {
             return Err(invalid("job_lease_seconds", "must be at least 5"));
         }
+        if self.database_checkout_timeout_seconds == 0 {
+            return Err(invalid(
+                "database_checkout_timeout_seconds",
+                "must be at least 1",
+            ));
+        }
         if self.job_max_attempts == 0 {
             return Err(invalid("job_max_attempts", "must be at least 1"));
         }
@@ -425,6 +448,20 @@ impl Settings {
             .ok()
             .filter(|mb| *mb > 0)
             .map(|mb| mb * 1024 * 1024)
+    }
+
+    /// The per-user cap on bytes of uploads waiting for or being processed, `None`: no cap.
+    pub fn max_pending_upload_bytes(&self) -> Option<u64> {
+        (self.max_pending_upload_mb_per_user > 0).then(|| {
+            self.max_pending_upload_mb_per_user
+                .saturating_mul(1024 * 1024)
+        })
+    }
+
+    /// The longest a job may run, `None`: no limit.
+    pub fn job_timeout(&self) -> Option<std::time::Duration> {
+        (self.job_timeout_seconds > 0)
+            .then(|| std::time::Duration::from_secs(self.job_timeout_seconds))
     }
 
     /// Job workers to run: the setting, else one per CPU.

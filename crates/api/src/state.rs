@@ -38,6 +38,10 @@ pub struct Inner {
     pub limiters: RateLimiters,
     pub services: Services,
     pub token_cache: crate::token_cache::TokenCache,
+    /// Uploads being received on this instance (per-user limits).
+    pub upload_limits: crate::jobs::limits::InFlightUploads,
+    /// Job WebSockets open on this instance (per-user cap).
+    pub open_sockets: crate::jobs::limits::OpenSockets,
 }
 
 impl std::ops::Deref for AppState {
@@ -110,7 +114,7 @@ pub fn storage_config(settings: &Settings) -> StorageConfig {
         auth_url: settings.auth_database(),
         jobs_url: settings.jobs_database(),
         pool: PoolOptions {
-            checkout_timeout: Duration::from_secs(10),
+            checkout_timeout: Duration::from_secs(settings.database_checkout_timeout_seconds),
             ..PoolOptions::default()
         },
         queue: QueueOptions {
@@ -145,6 +149,8 @@ impl AppState {
                 limiters,
                 services,
                 token_cache,
+                upload_limits: crate::jobs::limits::InFlightUploads::default(),
+                open_sockets: crate::jobs::limits::OpenSockets::default(),
             }),
         })
     }

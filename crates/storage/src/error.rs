@@ -62,13 +62,16 @@ pub enum StorageError {
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
 impl StorageError {
-    /// Whether retrying the same operation later may succeed (lock contention, pool exhaustion).
+    /// Whether retrying the same operation later may succeed (lock contention, pool exhaustion,
+    /// a database that cannot be reached right now).
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Busy(_) | Self::Pool(_) => true,
+            Self::Busy(_) | Self::Pool(_) | Self::Connection(_) => true,
             Self::Query(DieselError::DatabaseError(kind, _)) => matches!(
                 kind,
-                DatabaseErrorKind::SerializationFailure | DatabaseErrorKind::ClosedConnection
+                DatabaseErrorKind::SerializationFailure
+                    | DatabaseErrorKind::ClosedConnection
+                    | DatabaseErrorKind::UnableToSendCommand
             ),
             _ => false,
         }

@@ -804,6 +804,18 @@ impl JobQueue {
         Ok(paths.into_iter().flatten().collect())
     }
 
+    /// The queued or running jobs of `owner_id`, as their upload paths (`None` for a job without
+    /// a file): how many jobs a user has waiting, and which files they still occupy. One
+    /// indexed read.
+    pub fn unfinished_uploads_of(&self, owner_id: i64) -> Result<Vec<Option<String>>> {
+        let mut conn = self.db.conn()?;
+        Ok(on_conn!(conn, |c| jobs::table
+            .filter(jobs::owner_id.eq(owner_id))
+            .filter(jobs::status.ne_all(TERMINAL))
+            .select(jobs::upload_path)
+            .load(c))?)
+    }
+
     /// One job.
     pub fn get(&self, job_id: &str) -> Result<Option<Job>> {
         let mut conn = self.db.conn()?;

@@ -557,6 +557,37 @@ fn lookup_cache_honours_ttl_and_upserts() {
 }
 
 #[test]
+fn unfinished_uploads_of_an_owner() {
+    for tdb in common::backends("unfinished_of") {
+        let q = tdb.queue(4);
+        let a = q.enqueue(&job_for(7, "/u/a")).unwrap();
+        let b = q.enqueue(&job_for(7, "/u/b")).unwrap();
+        q.enqueue(&NewJob {
+            upload_path: None,
+            ..job_for(7, "")
+        })
+        .unwrap();
+        q.enqueue(&job_for(8, "/u/other")).unwrap();
+        let done = q.enqueue(&job_for(7, "/u/done")).unwrap();
+        q.cancel(&done.id).unwrap();
+        // `a` is running, `b` queued: both still count.
+        let claimed = q.claim("w", LEASE).unwrap().unwrap();
+        assert_eq!(claimed.id, a.id, "{}", tdb.label());
+        let mut found = q.unfinished_uploads_of(7).unwrap();
+        found.sort();
+        assert_eq!(
+            found,
+            vec![None, Some("/u/a".to_owned()), Some("/u/b".to_owned())],
+            "{}",
+            tdb.label()
+        );
+        q.cancel(&b.id).unwrap();
+        assert_eq!(q.unfinished_uploads_of(7).unwrap().len(), 2);
+        assert!(q.unfinished_uploads_of(9).unwrap().is_empty());
+    }
+}
+
+#[test]
 fn heartbeat_keeps_the_lease_alive() {
     for tdb in common::backends("heartbeat") {
         let q = tdb.queue(4);

@@ -6,6 +6,11 @@
 //!   with a lease of `job_lease_seconds`, renews it while the job runs, rebuilds the
 //!   submitter's principal from the auth database ([`payload`]), runs the identify pipeline,
 //!   persists every progress message, completes or fails the job, and deletes its upload.
+//! * Limits: a job running longer than `job_timeout_seconds` is failed ("Job timed out after
+//!   … seconds") and its worker moves on; a worker that cannot renew its lease before it runs
+//!   out (database unreachable) drops the job's work without writing anything, since another
+//!   worker may hold the job by then. Uploads are admitted against per-user and disk limits
+//!   before their body is read ([`limits`]).
 //! * Restart safety: a crashed process's jobs are requeued when their lease expires (or failed
 //!   after `job_max_attempts` claims); housekeeping runs at start and then periodically:
 //!   requeue expired leases, purge finished jobs older than `job_retention_hours` with their
@@ -18,6 +23,7 @@
 //!   upload.
 
 pub mod files;
+pub mod limits;
 pub mod payload;
 mod run;
 pub mod view;
@@ -32,7 +38,7 @@ use tokio::task::JoinHandle;
 pub use crate::pipeline::IdentifyOptions;
 pub use files::PendingUpload;
 pub use payload::JobPayload;
-pub use run::UNEXPECTED_ERROR;
+pub use run::{JobLimitError, UNEXPECTED_ERROR};
 
 use crate::state::AppState;
 

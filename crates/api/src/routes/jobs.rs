@@ -12,40 +12,31 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
 use futures_util::StreamExt;
-use recozik_auth::{Feature, Principal};
+use recozik_auth::{Feature, LimitClass, Principal};
 use recozik_storage::{CancelOutcome, Job, JobEventData, JobStatus, JobSubscription};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::error::{self, ApiError, ValidationIssue};
-use crate::extract::{self, Credentials, blocking};
+use super::endpoint;
+use crate::error::{ApiError, ValidationIssue};
+use crate::extract::{self, blocking};
+use crate::jobs::limits::{DiskFloor, SocketSlot, UploadBudget};
 use crate::jobs::{self, JobFilter, PendingUpload, view};
 use crate::pipeline::IdentifyOptions;
 use crate::state::AppState;
 
 pub fn configure(config: &mut web::ServiceConfig) {
+    use actix_web::http::Method as M;
     config
+        .service(endpoint("/identify/upload").on(M::POST, upload).build())
+        .service(endpoint("/jobs").on(M::GET, list).build())
         .service(
-            web::resource("/identify/upload")
-                .route(web::post().to(upload))
-                .default_service(web::to(error::method_not_allowed)),
+            endpoint("/jobs/{job_id}")
+                .on(M::GET, detail)
+                .on(M::DELETE, cancel)
+                .build(),
         )
-        .service(
-            web::resource("/jobs")
-                .route(web::get().to(list))
-                .default_service(web::to(error::method_not_allowed)),
-        )
-        .service(
-            web::resource("/jobs/{job_id}")
-                .route(web::get().to(detail))
-                .route(web::delete().to(cancel))
-                .default_service(web::to(error::method_not_allowed)),
-        )
-        .service(
-            web::resource("/ws/jobs/{job_id}")
-                .route(web::get().to(websocket))
-                .default_service(web::to(error::method_not_allowed)),
-        );
+        .service(endpoint("/ws/jobs/{job_id}").on(M::GET, websocket).build());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -138,32 +129,43 @@ async fn read_small_field(field: &mut Field) -> Result<String, ApiError> {
     Ok(String::from_utf8_lossy(&data).into_owned())
 }
 
-/// Writes `buffer` on a blocking thread; the guard travels with the work so a cancelled
-/// request still deletes the file.
+/// Writes `buffer` on a blocking thread, unless it would take the disk below its free-space
+/// floor; the guard travels with the work so a cancelled or refused request still deletes the
+/// file.
 async fn write_blocking(
     mut upload: PendingUpload,
     mut buffer: Vec<u8>,
     last: bool,
+    floor: DiskFloor,
 ) -> Result<(PendingUpload, Vec<u8>), ApiError> {
     let (upload, buffer, outcome) = web::block(move || {
-        let mut outcome = upload.write_all(&buffer);
-        if outcome.is_ok() && last {
-            outcome = upload.finish();
-        }
+        let outcome = floor
+            .check(buffer.len() as u64)
+            .map_err(ApiError::from)
+            .and_then(|()| {
+                let mut written = upload.write_all(&buffer);
+                if written.is_ok() && last {
+                    written = upload.finish();
+                }
+                written.map_err(|error| ApiError::internal(&error))
+            });
         buffer.clear();
         (upload, buffer, outcome)
     })
     .await
     .map_err(|error| ApiError::internal(&error))?;
-    outcome.map_err(|error| ApiError::internal(&error))?;
+    outcome?;
     Ok((upload, buffer))
 }
 
-/// Streams the file part to disk, enforcing the cap while reading.
+/// Streams the file part to disk, enforcing the size cap, the user's pending-bytes limit and
+/// the disk's free-space floor while reading.
 async fn save_file(
     field: &mut Field,
     mut upload: PendingUpload,
     cap: u64,
+    budget: &mut UploadBudget,
+    floor: &DiskFloor,
 ) -> Result<PendingUpload, ApiError> {
     let mut buffer = Vec::with_capacity(WRITE_CHUNK);
     let mut total: u64 = 0;
@@ -173,12 +175,13 @@ async fn save_file(
         if total > cap {
             return Err(too_large());
         }
+        budget.add(chunk.len() as u64)?;
         buffer.extend_from_slice(&chunk);
         if buffer.len() >= WRITE_CHUNK {
-            (upload, buffer) = write_blocking(upload, buffer, false).await?;
+            (upload, buffer) = write_blocking(upload, buffer, false, floor.clone()).await?;
         }
     }
-    let (upload, _) = write_blocking(upload, buffer, true).await?;
+    let (upload, _) = write_blocking(upload, buffer, true, floor.clone()).await?;
     Ok(upload)
 }
 
@@ -187,6 +190,7 @@ async fn save_file(
 async fn receive_file(
     state: &AppState,
     field: &mut Field,
+    budget: &mut UploadBudget,
 ) -> Result<(String, PendingUpload), ApiError> {
     let content_type = field
         .headers()
@@ -229,7 +233,7 @@ async fn receive_file(
         PendingUpload::create(&dir, &stem, &suffix).map_err(|e| ApiError::internal(&e))
     })
     .await?;
-    let upload = save_file(field, upload, cap).await?;
+    let upload = save_file(field, upload, cap, budget, &DiskFloor::new(state)).await?;
     if upload.written() == 0 {
         return Err(ApiError::bad_request("empty_upload", "Empty upload"));
     }
@@ -244,16 +248,21 @@ async fn upload(
     // Headers only: rate limit, credentials, CSRF, then the access pre-check — before any body.
     let principal = extract::principal(&request, &state).await?;
     recozik_auth::check_feature(&principal, Feature::Identify)?;
-    if let Some(cap) = state.settings.max_upload_bytes() {
-        let declared = request
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<u64>().ok());
-        if declared.is_some_and(|length| length > cap.saturating_add(FORM_OVERHEAD)) {
-            return Err(too_large());
-        }
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok());
+    if let Some(cap) = state.settings.max_upload_bytes()
+        && declared.is_some_and(|length| length > cap.saturating_add(FORM_OVERHEAD))
+    {
+        return Err(too_large());
     }
+    // The per-user and disk limits, still before any of the body is read.
+    let mut budget = {
+        let (state, user_id) = (state.clone().into_inner(), principal.user_id);
+        blocking(move || UploadBudget::admit(&state, user_id, declared)).await?
+    };
 
     let mut multipart = Multipart::new(request.headers(), body);
     let mut file: Option<(String, PendingUpload)> = None;
@@ -270,7 +279,7 @@ async fn upload(
                     "Send a single file",
                 )]));
             }
-            file = Some(receive_file(&state, &mut field).await?);
+            file = Some(receive_file(&state, &mut field, &mut budget).await?);
         } else {
             fields += 1;
             if fields > MAX_FIELDS {
@@ -448,28 +457,13 @@ fn origin_allowed(request: &HttpRequest, state: &AppState) -> bool {
     matches!((authority, host), (Some(a), Some(h)) if !a.is_empty() && a.eq_ignore_ascii_case(h.trim()))
 }
 
-/// Authenticates the handshake and subscribes to the job, or says how to close.
+/// Checks the handshake's origin and subscribes to the job, or says how to close.
 async fn authorize_socket(
     request: &HttpRequest,
     state: &AppState,
+    principal: Principal,
     job_id: String,
 ) -> Result<(Job, JobSubscription), CloseReason> {
-    let credentials = Credentials::of(request);
-    let auth = state.auth.clone();
-    let principal = match blocking(move || auth.resolve_principal(&credentials.source())).await {
-        Ok(principal) => principal,
-        Err(error) if error.status_code().is_server_error() => {
-            return Err(CloseReason {
-                code: CloseCode::Error,
-                description: Some("Internal error".to_owned()),
-            });
-        }
-        Err(error) => {
-            return Err(policy_close(
-                error.detail_text().unwrap_or("Not authenticated"),
-            ));
-        }
-    };
     if principal.is_session() && !origin_allowed(request, state) {
         return Err(policy_close("Origin not allowed"));
     }
@@ -493,13 +487,45 @@ async fn websocket(
     path: web::Path<String>,
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    // The same front door as HTTP requests: the API rate limit, then the credentials through
+    // the token memo. Over the limit, an unavailable database or too many open sockets are
+    // HTTP answers to the handshake (429, 503 with `Retry-After`).
+    extract::rate_limit(&request, &state, LimitClass::Api)?;
+    let principal = match extract::resolve(&request, &state).await {
+        Ok(principal) => Ok(principal),
+        Err(error) if error.status_code().is_server_error() => return Err(error),
+        Err(error) => Err(policy_close(
+            error.detail_text().unwrap_or("Not authenticated"),
+        )),
+    };
+    let slot = match &principal {
+        Ok(principal) => Some(SocketSlot::take(&state, principal.user_id).ok_or_else(|| {
+            ApiError::too_many_requests(
+                "too_many_websockets",
+                format!(
+                    "Too many open job WebSockets: at most {} per user",
+                    state.settings.max_websockets_per_user
+                ),
+                5,
+            )
+        })?),
+        Err(_) => None,
+    };
     let (response, session, messages) = actix_ws::handle(&request, body).map_err(|_| {
         ApiError::bad_request("websocket_required", "Expected a WebSocket upgrade request")
     })?;
     // Denials are sent as close frames (1008), which needs the upgrade to have happened.
-    match authorize_socket(&request, &state, path.into_inner()).await {
+    let authorized = match principal {
+        Ok(principal) => authorize_socket(&request, &state, principal, path.into_inner()).await,
+        Err(reason) => Err(reason),
+    };
+    match authorized {
         Ok((job, subscription)) => {
-            actix_web::rt::spawn(follow_job(session, messages, job, subscription));
+            actix_web::rt::spawn(async move {
+                // The slot is held for as long as the socket is followed.
+                let _slot = slot;
+                follow_job(session, messages, job, subscription).await;
+            });
         }
         Err(reason) => {
             actix_web::rt::spawn(async move {

@@ -9,80 +9,113 @@ mod identify;
 pub mod jobs;
 mod whoami;
 
-use actix_web::{Route, web};
+use actix_web::http::Method;
+use actix_web::http::header::HeaderValue;
+use actix_web::{FromRequest, Handler, Responder, web};
 
 use crate::error;
 
-/// A resource whose other methods answer 405 in the API's error format.
-fn resource(path: &str, routes: Vec<Route>) -> actix_web::Resource {
-    let mut resource = web::resource(path);
-    for route in routes {
-        resource = resource.route(route);
+/// A resource built method by method, so that its 405 answer can name exactly the methods it
+/// serves in `Allow` (the route table is the only list of them).
+pub(crate) struct Endpoint {
+    resource: actix_web::Resource,
+    methods: Vec<Method>,
+}
+
+pub(crate) fn endpoint(path: &str) -> Endpoint {
+    Endpoint {
+        resource: web::resource(path),
+        methods: Vec::new(),
     }
-    resource.default_service(web::to(error::method_not_allowed))
+}
+
+impl Endpoint {
+    /// Serves `method` with `handler`.
+    pub(crate) fn on<F, Args>(mut self, method: Method, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.resource = self.resource.route(web::method(method.clone()).to(handler));
+        self.methods.push(method);
+        self
+    }
+
+    /// The resource; any other method answers 405 with `Allow`.
+    pub(crate) fn build(self) -> actix_web::Resource {
+        let list = self
+            .methods
+            .iter()
+            .map(Method::as_str)
+            .collect::<Vec<_>>()
+            .join(", ");
+        // Method names are tokens, always a valid header value.
+        let allow = HeaderValue::from_str(&list).unwrap_or(HeaderValue::from_static(""));
+        self.resource.default_service(web::to(move || {
+            let allow = allow.clone();
+            async move { error::method_not_allowed(&allow) }
+        }))
+    }
+}
+
+/// A resource whose only method is `method`.
+fn single<F, Args>(path: &str, method: Method, handler: F) -> actix_web::Resource
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    endpoint(path).on(method, handler).build()
 }
 
 pub fn configure(config: &mut web::ServiceConfig) {
+    use Method as M;
     config
-        .service(resource("/health", vec![web::get().to(health::health)]))
-        .service(resource(
-            "/openapi.json",
-            vec![web::get().to(docs::openapi)],
-        ))
-        .service(resource("/docs", vec![web::get().to(docs::page)]))
-        .service(resource("/whoami", vec![web::get().to(whoami::whoami)]))
-        .service(resource(
-            "/identify/from-path",
-            vec![web::post().to(identify::from_path)],
-        ))
-        .service(resource(
-            "/admin/tokens",
-            vec![
-                web::get().to(admin_tokens::list),
-                web::post().to(admin_tokens::create),
-            ],
-        ))
-        .service(resource(
+        .service(single("/health", M::GET, health::health))
+        .service(single("/openapi.json", M::GET, docs::openapi))
+        .service(single("/docs", M::GET, docs::page))
+        .service(single("/whoami", M::GET, whoami::whoami))
+        .service(single("/identify/from-path", M::POST, identify::from_path))
+        .service(
+            endpoint("/admin/tokens")
+                .on(M::GET, admin_tokens::list)
+                .on(M::POST, admin_tokens::create)
+                .build(),
+        )
+        .service(single(
             "/admin/tokens/{token_id}",
-            vec![web::delete().to(admin_tokens::revoke)],
+            M::DELETE,
+            admin_tokens::revoke,
         ))
-        .service(resource("/auth/login", vec![web::post().to(auth::login)]))
-        .service(resource(
-            "/auth/refresh",
-            vec![web::post().to(auth::refresh)],
-        ))
-        .service(resource("/auth/logout", vec![web::post().to(auth::logout)]))
-        .service(resource(
-            "/auth/register",
-            vec![web::post().to(auth::register)],
-        ))
-        .service(resource(
+        .service(single("/auth/login", M::POST, auth::login))
+        .service(single("/auth/refresh", M::POST, auth::refresh))
+        .service(single("/auth/logout", M::POST, auth::logout))
+        .service(single("/auth/register", M::POST, auth::register))
+        .service(single(
             "/auth/change-password",
-            vec![web::post().to(auth::change_password)],
+            M::POST,
+            auth::change_password,
         ))
-        .service(resource(
-            "/admin/users",
-            vec![web::get().to(admin_users::list)],
-        ))
-        .service(resource(
-            "/admin/users/{user_id}",
-            vec![
-                web::get().to(admin_users::get),
-                web::put().to(admin_users::update),
-                web::delete().to(admin_users::delete),
-            ],
-        ))
-        .service(resource(
+        .service(single("/admin/users", M::GET, admin_users::list))
+        .service(
+            endpoint("/admin/users/{user_id}")
+                .on(M::GET, admin_users::get)
+                .on(M::PUT, admin_users::update)
+                .on(M::DELETE, admin_users::delete)
+                .build(),
+        )
+        .service(single(
             "/admin/users/{user_id}/reset-password",
-            vec![web::post().to(admin_users::reset_password)],
+            M::POST,
+            admin_users::reset_password,
         ))
-        .service(resource(
-            "/admin/users/{user_id}/sessions",
-            vec![
-                web::get().to(admin_users::sessions),
-                web::delete().to(admin_users::revoke_sessions),
-            ],
-        ));
+        .service(
+            endpoint("/admin/users/{user_id}/sessions")
+                .on(M::GET, admin_users::sessions)
+                .on(M::DELETE, admin_users::revoke_sessions)
+                .build(),
+        );
     // Uploads, jobs and the WebSocket.
     jobs::configure(config);
 }
