@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::db::{Conn, on_conn};
 use crate::error::Result;
 use crate::schema::lookup_cache;
-use crate::time::{chrono_duration, to_db};
+use crate::time::{after, to_db};
 
 fn key(fingerprint: &str) -> String {
     let digest = Sha256::digest(fingerprint.as_bytes());
@@ -50,7 +50,7 @@ pub fn put(
     now: DateTime<Utc>,
 ) -> Result<()> {
     let k = key(fingerprint);
-    let expires = to_db(now + chrono_duration(ttl));
+    let expires = to_db(after(now, ttl));
     on_conn!(conn, |c| diesel::insert_into(lookup_cache::table)
         .values((
             lookup_cache::fingerprint_digest.eq(&k),

@@ -18,7 +18,7 @@ use crate::db::{Backend, Conn, Database, on_conn};
 use crate::error::{Result, StorageError};
 use crate::events::{EventHub, JobSubscription};
 use crate::schema::{job_events, jobs};
-use crate::time::{chrono_duration, from_db, opt_from_db, to_db};
+use crate::time::{from_db, opt_from_db, to_db};
 
 /// Status of a job (web-api.md §8.1, plus `cancelled`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -447,7 +447,7 @@ impl JobQueue {
             .set((
                 jobs::status.eq(JobStatus::Running.as_str()),
                 jobs::worker_id.eq(worker_id),
-                jobs::lease_expires_at.eq(to_db(now + chrono_duration(lease))),
+                jobs::lease_expires_at.eq(to_db(crate::time::after(now, lease))),
                 jobs::attempts.eq(jobs::attempts + 1),
                 jobs::updated_at.eq(to_db(now)),
                 jobs::event_seq.eq(jobs::event_seq + 1),
@@ -506,7 +506,7 @@ impl JobQueue {
         lease: Duration,
     ) -> Result<DateTime<Utc>> {
         let mut conn = self.db.conn()?;
-        let expires = crate::time::now() + chrono_duration(lease);
+        let expires = crate::time::after(crate::time::now(), lease);
         let n = on_conn!(conn, |c| diesel::update(held_by(job_id, worker_id))
             .set(jobs::lease_expires_at.eq(to_db(expires)))
             .execute(c))?;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::db::{Conn, on_conn};
 use crate::error::{Result, StorageError};
 use crate::schema::{api_tokens, users};
-use crate::time::{chrono_duration, from_db, opt_from_db, to_db};
+use crate::time::{from_db, opt_from_db, to_db};
 use crate::users::{QuotaLimits, User, UserRow};
 
 /// A stored API token (the secret itself is never stored).
@@ -229,7 +229,7 @@ pub fn touch_last_used(
     now: DateTime<Utc>,
     min_interval: std::time::Duration,
 ) -> Result<bool> {
-    let stale_before = to_db(now - chrono_duration(min_interval));
+    let stale_before = to_db(crate::time::before(now, min_interval));
     let n = on_conn!(conn, |c| diesel::update(
         api_tokens::table.find(id).filter(
             api_tokens::last_used_at
