@@ -55,7 +55,7 @@ mod tests {
         let huge = std::time::Duration::from_secs(u64::MAX);
         assert_eq!(after(now, huge), latest());
         assert_eq!(before(now, huge), DateTime::<Utc>::UNIX_EPOCH);
-        let hour = std::time::Duration::from_secs(3600);
+        let hour = std::time::Duration::from_hours(1);
         assert_eq!(after(now, hour) - now, chrono::TimeDelta::hours(1));
         assert_eq!(now - before(now, hour), chrono::TimeDelta::hours(1));
     }
