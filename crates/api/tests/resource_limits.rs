@@ -225,6 +225,105 @@ async fn a_job_over_its_time_limit_fails_and_frees_its_worker() {
     server.stop().await;
 }
 
+/// What the hanging AcoustID double saw on one connection.
+#[derive(Debug)]
+enum Seen {
+    Request,
+    Closed(Instant),
+}
+
+/// An AcoustID that reads each request and never answers, reporting when a request came and
+/// when its client hung up.
+fn hanging_acoustid() -> (String, std::sync::mpsc::Receiver<Seen>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let mut buffer = [0_u8; 8192];
+                let mut announced = false;
+                loop {
+                    match stream.read(&mut buffer) {
+                        Ok(0) | Err(_) => {
+                            let _ = tx.send(Seen::Closed(Instant::now()));
+                            return;
+                        }
+                        Ok(_) if !announced => {
+                            announced = true;
+                            let _ = tx.send(Seen::Request);
+                        }
+                        Ok(_) => {}
+                    }
+                }
+            });
+        }
+    });
+    (format!("http://{addr}/v2/lookup"), rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_cannot_renew_its_lease_stops_the_job_when_the_lease_runs_out() {
+    let (endpoint, seen) = hanging_acoustid();
+    let (_media, _fakes, server) = server(SLOW, |s| {
+        s.workers = 1;
+        s.job_lease_seconds = 5;
+        s.database_checkout_timeout_seconds = 1;
+        s.job_timeout_seconds = 0;
+        s.acoustid_endpoint = endpoint;
+    })
+    .await;
+    upload_fixture(&server.url(""), ADMIN_TOKEN).await;
+    // The job is waiting for AcoustID (whose client gives up after 15 s).
+    let request = tokio::task::spawn_blocking(move || {
+        let first = seen.recv_timeout(Duration::from_mins(1));
+        (first, seen)
+    })
+    .await
+    .unwrap();
+    let (Ok(Seen::Request), seen) = request else {
+        panic!("AcoustID was not called: {:?}", request.0);
+    };
+
+    // The jobs database becomes unreachable: every connection of its pool is taken.
+    let outage = Instant::now();
+    let jobs = server.state.storage.jobs.clone();
+    let held = tokio::task::spawn_blocking(move || {
+        let mut held = Vec::new();
+        while let Ok(conn) = jobs.conn() {
+            held.push(conn);
+        }
+        held
+    })
+    .await
+    .unwrap();
+    assert!(!held.is_empty());
+
+    // The lease (5 s) runs out without a renewal: the worker drops the job's work, which hangs
+    // up on AcoustID long before AcoustID's own 15 s timeout would have.
+    let closed = tokio::task::spawn_blocking(move || {
+        loop {
+            match seen.recv_timeout(Duration::from_mins(1)) {
+                Ok(Seen::Closed(at)) => return Some(at),
+                Ok(Seen::Request) => {}
+                Err(_) => return None,
+            }
+        }
+    })
+    .await
+    .unwrap()
+    .expect("the worker never hung up");
+    let after = closed.duration_since(outage);
+    assert!(
+        after < Duration::from_secs(11),
+        "the work went on {after:?} after the database became unreachable"
+    );
+    drop(held);
+    server.stop().await;
+}
+
 /// Opens a job WebSocket; `Err(status)` when the handshake is answered with an HTTP status.
 async fn open_ws(
     url: &str,
