@@ -95,6 +95,7 @@ fn targets() -> anyhow::Result<Targets> {
         readonly_quota_acoustid: number(&values, "readonly_quota_acoustid")?,
         readonly_quota_musicbrainz: number(&values, "readonly_quota_musicbrainz")?,
         readonly_quota_audd_standard: number(&values, "readonly_quota_audd_standard")?,
+        readonly_quota_audd_enterprise: number(&values, "readonly_quota_audd_enterprise")?,
         musicbrainz_enabled: flag(&values, "musicbrainz_enabled", true)?,
         audd_enabled: text(&values, "audd_token").is_some(),
         ..defaults

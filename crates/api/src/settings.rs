@@ -47,6 +47,7 @@ pub struct Settings {
     pub readonly_quota_acoustid: Option<u32>,
     pub readonly_quota_musicbrainz: Option<u32>,
     pub readonly_quota_audd_standard: Option<u32>,
+    pub readonly_quota_audd_enterprise: Option<u32>,
 
     // Identification services
     pub acoustid_api_key: String,
@@ -125,6 +126,7 @@ impl Default for Settings {
             readonly_quota_acoustid: None,
             readonly_quota_musicbrainz: None,
             readonly_quota_audd_standard: None,
+            readonly_quota_audd_enterprise: None,
             acoustid_api_key: "demo-key".to_owned(),
             acoustid_endpoint: "https://api.acoustid.org/v2/lookup".to_owned(),
             audd_token: None,
@@ -250,6 +252,7 @@ const OPTIONAL_FIELDS: &[&str] = &[
     "readonly_quota_acoustid",
     "readonly_quota_musicbrainz",
     "readonly_quota_audd_standard",
+    "readonly_quota_audd_enterprise",
 ];
 
 /// Optional settings that hold numbers (their default, `None`, does not say so).
@@ -257,6 +260,7 @@ const OPTIONAL_NUMBER_FIELDS: &[&str] = &[
     "readonly_quota_acoustid",
     "readonly_quota_musicbrainz",
     "readonly_quota_audd_standard",
+    "readonly_quota_audd_enterprise",
 ];
 
 /// Turns variable strings into typed values, guided by the type of each setting's default, so

@@ -63,6 +63,7 @@ pub fn auth_settings(settings: &Settings) -> AuthSettings {
         readonly_quota_acoustid: settings.readonly_quota_acoustid.map(i64::from),
         readonly_quota_musicbrainz: settings.readonly_quota_musicbrainz.map(i64::from),
         readonly_quota_audd_standard: settings.readonly_quota_audd_standard.map(i64::from),
+        readonly_quota_audd_enterprise: settings.readonly_quota_audd_enterprise.map(i64::from),
         musicbrainz_enabled: settings.musicbrainz_enabled,
         audd_enabled: settings
             .audd_token

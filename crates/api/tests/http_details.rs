@@ -168,6 +168,18 @@ async fn an_exhausted_pool_answers_503_with_retry_after_on_every_route() {
             token(test::TestRequest::get().uri("/admin/users")).to_request(),
         ),
         (
+            "WebSocket handshake",
+            token(
+                test::TestRequest::get()
+                    .uri("/ws/jobs/0123456789abcdef0123456789abcdef")
+                    .insert_header(("upgrade", "websocket"))
+                    .insert_header(("connection", "Upgrade"))
+                    .insert_header(("sec-websocket-version", "13"))
+                    .insert_header(("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")),
+            )
+            .to_request(),
+        ),
+        (
             "token list",
             session
                 .apply(test::TestRequest::get().uri("/admin/tokens"), false)

@@ -457,28 +457,47 @@ fn origin_allowed(request: &HttpRequest, state: &AppState) -> bool {
     matches!((authority, host), (Some(a), Some(h)) if !a.is_empty() && a.eq_ignore_ascii_case(h.trim()))
 }
 
-/// Checks the handshake's origin and subscribes to the job, or says how to close.
+fn internal_close() -> CloseReason {
+    CloseReason {
+        code: CloseCode::Error,
+        description: Some("Internal error".to_owned()),
+    }
+}
+
+/// Checks the handshake's origin and subscribes to the job, or says how to close. A database
+/// that is unavailable right now is the outer error: an HTTP 503 for the handshake.
 async fn authorize_socket(
     request: &HttpRequest,
     state: &AppState,
     principal: Principal,
     job_id: String,
-) -> Result<(Job, JobSubscription), CloseReason> {
+) -> Result<Result<(Job, JobSubscription), CloseReason>, ApiError> {
     if principal.is_session() && !origin_allowed(request, state) {
-        return Err(policy_close("Origin not allowed"));
+        return Ok(Err(policy_close("Origin not allowed")));
     }
     let queue = state.storage.queue.clone();
-    match blocking(move || queue.subscribe(&job_id)).await {
+    Ok(match blocking(move || queue.subscribe(&job_id)).await {
         Ok(Some((job, subscription))) if jobs::can_access(&principal, &job) => {
             Ok((job, subscription))
         }
         Ok(Some(_)) => Err(policy_close("Access denied")),
         Ok(None) => Err(policy_close("Job not found")),
-        Err(_) => Err(CloseReason {
-            code: CloseCode::Error,
-            description: Some("Internal error".to_owned()),
-        }),
-    }
+        Err(error) if error.status_code() == StatusCode::SERVICE_UNAVAILABLE => {
+            return Err(error);
+        }
+        Err(_) => Err(internal_close()),
+    })
+}
+
+fn too_many_websockets(state: &AppState) -> ApiError {
+    ApiError::too_many_requests(
+        "too_many_websockets",
+        format!(
+            "Too many open job WebSockets: at most {} per user",
+            state.settings.max_websockets_per_user
+        ),
+        5,
+    )
 }
 
 async fn websocket(
@@ -488,37 +507,33 @@ async fn websocket(
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     // The same front door as HTTP requests: the API rate limit, then the credentials through
-    // the token memo. Over the limit, an unavailable database or too many open sockets are
-    // HTTP answers to the handshake (429, 503 with `Retry-After`).
+    // the token memo. Over the limit, too many open sockets or an unavailable database are
+    // HTTP answers to the handshake (429, 503 with `Retry-After`): the upgrade only happens
+    // when the 101 response below is returned.
     extract::rate_limit(&request, &state, LimitClass::Api)?;
-    let principal = match extract::resolve(&request, &state).await {
-        Ok(principal) => Ok(principal),
-        Err(error) if error.status_code().is_server_error() => return Err(error),
-        Err(error) => Err(policy_close(
-            error.detail_text().unwrap_or("Not authenticated"),
-        )),
-    };
-    let slot = match &principal {
-        Ok(principal) => Some(SocketSlot::take(&state, principal.user_id).ok_or_else(|| {
-            ApiError::too_many_requests(
-                "too_many_websockets",
-                format!(
-                    "Too many open job WebSockets: at most {} per user",
-                    state.settings.max_websockets_per_user
-                ),
-                5,
-            )
-        })?),
-        Err(_) => None,
-    };
     let (response, session, messages) = actix_ws::handle(&request, body).map_err(|_| {
         ApiError::bad_request("websocket_required", "Expected a WebSocket upgrade request")
     })?;
-    // Denials are sent as close frames (1008), which needs the upgrade to have happened.
-    let authorized = match principal {
-        Ok(principal) => authorize_socket(&request, &state, principal, path.into_inner()).await,
-        Err(reason) => Err(reason),
+    let (authorized, slot) = match extract::resolve(&request, &state).await {
+        Ok(principal) => {
+            let slot = SocketSlot::take(&state, principal.user_id)
+                .ok_or_else(|| too_many_websockets(&state))?;
+            let authorized =
+                authorize_socket(&request, &state, principal, path.into_inner()).await?;
+            (authorized, Some(slot))
+        }
+        Err(error) if error.status_code() == StatusCode::SERVICE_UNAVAILABLE => {
+            return Err(error);
+        }
+        Err(error) if error.status_code().is_server_error() => (Err(internal_close()), None),
+        Err(error) => (
+            Err(policy_close(
+                error.detail_text().unwrap_or("Not authenticated"),
+            )),
+            None,
+        ),
     };
+    // Denials are sent as close frames (1008), which needs the upgrade to have happened.
     match authorized {
         Ok((job, subscription)) => {
             actix_web::rt::spawn(async move {
