@@ -360,6 +360,11 @@ pub fn audio_error_text(error: &recozik_core::AudioError) -> &'static str {
         A::NotAFile { .. } => "Path is not a file",
         A::Empty { .. } => "The file is empty",
         A::NotAudio { .. } => "The file is not in an audio format that can be read",
+        A::ContainerNotAllowed { .. } => {
+            "The file's format is not accepted (playlists, lists and other indirections are refused)"
+        }
+        A::Implausible { .. } => "The audio stream declares impossible parameters",
+        A::TimedOut { .. } => "Decoding the audio took longer than the server allows",
         A::NoAudioStream { .. } => "The file has no audio stream",
         A::UnsupportedCodec { .. } => "The file's audio codec is not supported",
         A::Corrupt { .. } => "The audio data is corrupt",

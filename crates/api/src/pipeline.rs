@@ -11,8 +11,12 @@ use recozik_core::{IdentifyError, IdentifyResult};
 use serde::{Deserialize, Serialize};
 
 use crate::adapters::{DatabaseLookupCache, PrincipalPolicy};
+use crate::error::ApiError;
 use crate::settings::Settings;
 use crate::state::AppState;
+
+/// The longest cache age a client (or the `cache_ttl_hours` setting) may ask for: ten years.
+pub const MAX_CACHE_TTL_HOURS: u32 = 87_600;
 
 /// What a client may choose per identification. Uploads cannot choose the cache settings
 /// (`cache_enabled`, `cache_ttl_hours`): the server's settings apply.
@@ -30,6 +34,22 @@ pub struct IdentifyOptions {
     pub force_audd_enterprise: bool,
     /// `None`: AudD is used whenever a token is configured.
     pub enable_audd: Option<bool>,
+}
+
+impl IdentifyOptions {
+    /// Refuses numbers outside what the pipeline can honour (a huge cache age would overflow
+    /// the expiry date). 0 stays accepted and means one hour, as upstream.
+    pub fn validate(&self) -> Result<(), ApiError> {
+        if let Some(hours) = self.cache_ttl_hours
+            && hours > MAX_CACHE_TTL_HOURS
+        {
+            return Err(ApiError::bad_request(
+                "invalid_cache_ttl",
+                format!("cache_ttl_hours must be at most {MAX_CACHE_TTL_HOURS} (ten years)"),
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for IdentifyOptions {
@@ -60,6 +80,7 @@ pub fn build_request(
         .unwrap_or(settings.cache_ttl_hours)
         .max(1);
     request.metadata_fallback = options.metadata_fallback;
+    request.fingerprint.decode_timeout_seconds = settings.decode_timeout_seconds;
     let audd_token = settings
         .audd_token
         .as_deref()
@@ -105,4 +126,32 @@ pub async fn identify_as(
         progress,
     };
     recozik_core::identify(&state.services, request, &hooks).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_decode_timeout_setting_reaches_the_fingerprinter() {
+        let settings = Settings {
+            decode_timeout_seconds: 42,
+            ..Settings::default()
+        };
+        let request = build_request(&settings, "a.mp3".into(), &IdentifyOptions::default());
+        assert_eq!(request.fingerprint.decode_timeout_seconds, 42);
+    }
+
+    #[test]
+    fn cache_ages_beyond_ten_years_are_refused() {
+        let mut options = IdentifyOptions {
+            cache_ttl_hours: Some(MAX_CACHE_TTL_HOURS),
+            ..IdentifyOptions::default()
+        };
+        assert!(options.validate().is_ok());
+        options.cache_ttl_hours = Some(u32::MAX);
+        assert!(options.validate().is_err());
+        options.cache_ttl_hours = Some(0);
+        assert!(options.validate().is_ok());
+    }
 }

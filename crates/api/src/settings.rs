@@ -62,6 +62,8 @@ pub struct Settings {
     pub musicbrainz_contact: Option<String>,
     pub cache_enabled: bool,
     pub cache_ttl_hours: u32,
+    /// Seconds one whole-file decode may take; a 120 s fingerprint gets a fifth of it.
+    pub decode_timeout_seconds: u32,
 
     // Files and databases
     pub base_media_root: PathBuf,
@@ -109,6 +111,9 @@ pub struct Settings {
     pub security_hsts_preload: bool,
 }
 
+/// The longest decode deadline a setting may give (one day).
+const MAX_DECODE_TIMEOUT_SECONDS: u32 = 86_400;
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
@@ -139,6 +144,7 @@ impl Default for Settings {
             musicbrainz_contact: None,
             cache_enabled: true,
             cache_ttl_hours: 24,
+            decode_timeout_seconds: 300,
             base_media_root: PathBuf::from("data"),
             upload_subdir: "uploads".to_owned(),
             max_upload_mb: 32,
@@ -407,6 +413,18 @@ impl Settings {
             return Err(invalid(
                 "cache_ttl_hours",
                 "must be at least 1 when the cache is enabled",
+            ));
+        }
+        if self.cache_ttl_hours > crate::pipeline::MAX_CACHE_TTL_HOURS {
+            return Err(invalid(
+                "cache_ttl_hours",
+                "must be at most 87600 (ten years)",
+            ));
+        }
+        if !(1..=MAX_DECODE_TIMEOUT_SECONDS).contains(&self.decode_timeout_seconds) {
+            return Err(invalid(
+                "decode_timeout_seconds",
+                "must be between 1 and 86400 (one day)",
             ));
         }
         self.base_media_root = absolute(&expand_home(&self.base_media_root));

@@ -37,6 +37,7 @@ pub async fn from_path(
     // Permission first, so that a caller without it cannot probe which files exist.
     check_feature(&principal, Feature::Identify)?;
     let body = body.into_inner();
+    body.options.validate()?;
     let root = state.settings.base_media_root.clone();
     let reserved = reserved_paths(&state);
     let path =
