@@ -10,6 +10,9 @@
 //! caller's [`super::PendingUpload`] guard then deletes the partial file.
 //!
 //! [`SocketSlot`] caps the job WebSockets a user may hold open on this instance.
+//!
+//! Jobs and their files are counted from the database, so they are shared by every instance;
+//! uploads still streaming and open sockets are counted per instance, in memory.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
