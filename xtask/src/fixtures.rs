@@ -241,19 +241,6 @@ fn fpcalc_json(file: &Path, extra: &[&str]) -> anyhow::Result<String> {
     Ok(serde_json::to_string_pretty(&value)? + "\n")
 }
 
-/// A deterministic stream of bytes (xorshift) for the "random bytes" fixture.
-fn pseudo_random_bytes(len: usize) -> Vec<u8> {
-    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
-}
-
 pub fn generate() -> anyhow::Result<()> {
     setup::ensure(Purpose::Test)?;
     let dir = util::workspace_root().join("crates/core/tests/fixtures");
@@ -296,7 +283,10 @@ pub fn generate() -> anyhow::Result<()> {
     )?;
     let vbr = std::fs::read(dir.join("mp3_vbr_22k_mono.mp3"))?;
     std::fs::write(bad.join("truncated.mp3"), &vbr[..vbr.len() * 45 / 100])?;
-    std::fs::write(bad.join("random.flac"), pseudo_random_bytes(64 * 1024))?;
+    std::fs::write(
+        bad.join("random.flac"),
+        crate::hostile::pseudo_random(64 * 1024, 0),
+    )?;
     util::run_status(
         Command::new("ffmpeg")
             .args([

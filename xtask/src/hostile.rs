@@ -389,8 +389,8 @@ fn sine_pcm16(sample_rate: u32, seconds: f64) -> Vec<u8> {
     bytes
 }
 
-/// Deterministic bytes (xorshift), different per seed.
-fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+/// Deterministic bytes (xorshift), different per seed (seed 0 gives the "random bytes" fixture).
+pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
     let mut state = 0x9E37_79B9_7F4A_7C15 ^ seed.wrapping_mul(0xD1B5_4A32_D192_ED03);
     (0..len)
         .map(|_| {
