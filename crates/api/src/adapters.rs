@@ -44,8 +44,10 @@ impl AccessPolicy for PrincipalPolicy {
 #[async_trait]
 impl QuotaPolicy for PrincipalPolicy {
     async fn consume(&self, scope: QuotaScope, cost: u32) -> Result<(), PolicyError> {
+        // A scope auth does not know is refused, never let through unmetered: every paid call
+        // must be counted.
         let Some(auth_scope) = auth_scope(scope) else {
-            return Ok(());
+            return Err(unavailable(&format!("no auth quota scope for {scope}")));
         };
         let (auth, principal) = (self.auth.clone(), self.principal.clone());
         let outcome =
@@ -130,5 +132,20 @@ impl LookupCache for DatabaseLookupCache {
         .await
         .map_err(|error| CacheError(error.to_string()))?
         .map_err(|error| CacheError(error.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_core_feature_and_quota_scope_has_an_auth_counterpart() {
+        for feature in Feature::ALL {
+            assert!(auth_feature(feature).is_some(), "{feature}");
+        }
+        for scope in QuotaScope::ALL {
+            assert!(auth_scope(scope).is_some(), "{scope}");
+        }
     }
 }

@@ -341,6 +341,71 @@ async fn fake_acoustid() -> MockServer {
 }
 
 #[actix_web::test]
+async fn the_readonly_token_never_reaches_the_audd_enterprise_endpoint_unmetered() {
+    let acoustid = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v2/lookup"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"status": "ok", "results": []})),
+        )
+        .mount(&acoustid)
+        .await;
+    let audd = MockServer::start().await;
+    // The standard endpoint answers "no match" once (the plain request); the enterprise
+    // endpoint must never be called: the read-only token has no enterprise quota.
+    Mock::given(method("POST"))
+        .and(path("/"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"status": "success", "result": null})),
+        )
+        .expect(1)
+        .mount(&audd)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/enterprise/"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"status": "success", "result": []})),
+        )
+        .expect(0)
+        .mount(&audd)
+        .await;
+    let readonly = "readonly-token-for-the-audd-test";
+    let app = start_with(|s| {
+        s.acoustid_endpoint = format!("{}/v2/lookup", acoustid.uri());
+        s.audd_token = Some("audd-secret".to_owned());
+        s.audd_endpoint_standard = format!("{}/", audd.uri());
+        s.audd_endpoint_enterprise = format!("{}/enterprise/", audd.uri());
+        s.readonly_token = Some(readonly.to_owned());
+        s.readonly_quota_audd_standard = Some(5);
+    });
+    std::fs::copy(
+        common::fixture("wav_s16_8k_mono.wav"),
+        app.media.path().join("clip.wav"),
+    )
+    .unwrap();
+    let service = service(&app.state).await;
+    for force_audd_enterprise in [false, true] {
+        let request = with_token(
+            test::TestRequest::post().uri("/identify/from-path"),
+            readonly,
+        )
+        .set_json(json!({"audio_path": "clip.wav", "force_audd_enterprise": force_audd_enterprise}))
+        .to_request();
+        let response = test::call_service(&service, request).await;
+        assert_eq!(response.status(), 200, "forced: {force_audd_enterprise}");
+        let result = body(response).await;
+        assert!(
+            result["audd_error"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("Quota exceeded for audd_enterprise_lookup"),
+            "forced: {force_audd_enterprise}: {result}"
+        );
+    }
+    audd.verify().await;
+}
+
+#[actix_web::test]
 async fn identify_from_path_runs_the_pipeline_inside_the_media_root() {
     let acoustid = fake_acoustid().await;
     let app = start_with(|s| s.acoustid_endpoint = format!("{}/v2/lookup", acoustid.uri()));

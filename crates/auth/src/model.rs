@@ -141,6 +141,30 @@ impl FromStr for QuotaScope {
     }
 }
 
+impl QuotaScope {
+    /// The scopes of AudD, a paid service with two endpoints. They are metered together: see
+    /// [`meter_audd_scopes_together`].
+    pub const AUDD: [QuotaScope; 2] = [
+        QuotaScope::AuddStandardLookup,
+        QuotaScope::AuddEnterpriseLookup,
+    ];
+}
+
+/// A principal limited on one AudD scope is closed (limit 0) on the other unless that one has
+/// a limit of its own. Without this a user capped on the standard endpoint (the only AudD
+/// scope the dashboard's user editor sets) could spend without limit on the enterprise one,
+/// which receives whole files and to which the pipeline may fall back.
+pub(crate) fn meter_audd_scopes_together(limits: &mut BTreeMap<QuotaScope, i64>) {
+    if QuotaScope::AUDD
+        .iter()
+        .any(|scope| limits.contains_key(scope))
+    {
+        for scope in QuotaScope::AUDD {
+            limits.entry(scope).or_insert(0);
+        }
+    }
+}
+
 /// Quota limits as clients send and storage keeps them: scope name → limit (`None`: unlimited).
 pub type RawQuotaLimits = BTreeMap<String, Option<i64>>;
 
@@ -323,6 +347,20 @@ mod tests {
         );
         assert!(normalize_roles(&["has space"]).is_err());
         assert!(normalize_roles(&["x".repeat(65)]).is_err());
+    }
+
+    #[test]
+    fn audd_scopes_are_metered_together() {
+        let mut limits = BTreeMap::from([(QuotaScope::AuddStandardLookup, 4)]);
+        meter_audd_scopes_together(&mut limits);
+        assert_eq!(limits.get(&QuotaScope::AuddEnterpriseLookup), Some(&0));
+        assert_eq!(limits.get(&QuotaScope::AuddStandardLookup), Some(&4));
+        let mut limits = BTreeMap::from([(QuotaScope::AuddEnterpriseLookup, 1)]);
+        meter_audd_scopes_together(&mut limits);
+        assert_eq!(limits.get(&QuotaScope::AuddStandardLookup), Some(&0));
+        let mut limits = BTreeMap::from([(QuotaScope::AcoustidLookup, 1)]);
+        meter_audd_scopes_together(&mut limits);
+        assert_eq!(limits.len(), 1, "no AudD limit: AudD stays unlimited");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::error::AuthError;
 use crate::model::{
     ADMIN_ROLE, Feature, QuotaScope, features_from_stored, holds_role, limits_from_stored,
+    meter_audd_scopes_together,
 };
 use crate::secret::constant_time_eq;
 
@@ -60,10 +61,18 @@ pub struct Principal {
     /// list. Token: the token's list. Unknown stored names are ignored.
     pub allowed_features: Vec<Feature>,
     /// Effective quota limits per scope (scopes absent here are unlimited). Session: the
-    /// user's. Token: the token's limit, else the user's; when both are set, the smaller.
+    /// user's. Token: the token's limit, else the user's; when both are set, the smaller. A
+    /// limit on one AudD scope closes the other one (limit 0) unless it has its own.
     pub quota_limits: BTreeMap<QuotaScope, i64>,
     /// How it authenticated.
     pub method: AuthMethod,
+}
+
+/// The limits a principal is held to, from its stored ones (see
+/// [`meter_audd_scopes_together`]).
+fn effective_limits(mut limits: BTreeMap<QuotaScope, i64>) -> BTreeMap<QuotaScope, i64> {
+    meter_audd_scopes_together(&mut limits);
+    limits
 }
 
 impl Principal {
@@ -76,7 +85,7 @@ impl Principal {
             display_name: user.display_name.clone(),
             roles: user.roles.clone(),
             allowed_features: features_from_stored(&user.allowed_features, &user.username),
-            quota_limits: limits_from_stored(&user.quota_limits, &user.username),
+            quota_limits: effective_limits(limits_from_stored(&user.quota_limits, &user.username)),
             method: AuthMethod::Session {
                 session_id,
                 family_id: family_id.to_owned(),
@@ -107,7 +116,7 @@ impl Principal {
             display_name: Some(token.display_name.clone()),
             roles,
             allowed_features: features_from_stored(&token.allowed_features, owner),
-            quota_limits: limits,
+            quota_limits: effective_limits(limits),
             method: AuthMethod::Token {
                 token_id: token.public_id.clone(),
             },

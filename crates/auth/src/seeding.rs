@@ -117,18 +117,23 @@ fn admin_token_features(settings: &AuthSettings) -> Vec<String> {
 }
 
 /// Features of the readonly user and token: `identify`, `musicbrainz_enrich` (if on), `audd`
-/// (if AudD is configured and `READONLY_QUOTA_AUDD_STANDARD` is set).
+/// (if AudD is configured and a quota is set for one of its endpoints,
+/// `READONLY_QUOTA_AUDD_STANDARD` or `READONLY_QUOTA_AUDD_ENTERPRISE`).
 fn readonly_features(settings: &AuthSettings) -> Vec<String> {
     let mut out = vec![Feature::Identify];
     if settings.musicbrainz_enabled {
         out.push(Feature::MusicbrainzEnrich);
     }
-    if settings.audd_enabled && settings.readonly_quota_audd_standard.is_some() {
+    let audd_quota = settings.readonly_quota_audd_standard.is_some()
+        || settings.readonly_quota_audd_enterprise.is_some();
+    if settings.audd_enabled && audd_quota {
         out.push(Feature::Audd);
     }
     names(&out)
 }
 
+/// The readonly token's limits. AcoustID and MusicBrainz are unlimited unless configured; each
+/// AudD endpoint is paid, so an unconfigured one gets 0 (closed) rather than no limit.
 fn readonly_limits(settings: &AuthSettings) -> QuotaLimits {
     let mut limits = QuotaLimits::new();
     for (scope, value) in [
@@ -137,14 +142,22 @@ fn readonly_limits(settings: &AuthSettings) -> QuotaLimits {
             QuotaScope::MusicbrainzEnrich,
             settings.readonly_quota_musicbrainz,
         ),
-        (
-            QuotaScope::AuddStandardLookup,
-            settings.readonly_quota_audd_standard,
-        ),
     ] {
         if let Some(n) = value {
             limits.insert(scope.as_str().to_owned(), Some(n.max(0)));
         }
+    }
+    for (scope, value) in [
+        (
+            QuotaScope::AuddStandardLookup,
+            settings.readonly_quota_audd_standard,
+        ),
+        (
+            QuotaScope::AuddEnterpriseLookup,
+            settings.readonly_quota_audd_enterprise,
+        ),
+    ] {
+        limits.insert(scope.as_str().to_owned(), Some(value.unwrap_or(0).max(0)));
     }
     limits
 }
@@ -370,6 +383,19 @@ mod tests {
         let limits = readonly_limits(&s);
         assert_eq!(limits.get("acoustid_lookup"), Some(&Some(10)));
         assert_eq!(limits.get("audd_standard_lookup"), Some(&Some(3)));
+        assert_eq!(limits.get("audd_enterprise_lookup"), Some(&Some(0)));
         assert!(!limits.contains_key("musicbrainz_enrich"));
+        let s = AuthSettings {
+            audd_enabled: true,
+            readonly_quota_audd_enterprise: Some(2),
+            ..AuthSettings::default()
+        };
+        assert_eq!(
+            readonly_features(&s),
+            ["identify", "musicbrainz_enrich", "audd"]
+        );
+        let limits = readonly_limits(&s);
+        assert_eq!(limits.get("audd_standard_lookup"), Some(&Some(0)));
+        assert_eq!(limits.get("audd_enterprise_lookup"), Some(&Some(2)));
     }
 }

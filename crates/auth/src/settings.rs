@@ -71,8 +71,12 @@ pub struct AuthSettings {
     /// `READONLY_QUOTA_MUSICBRAINZ`.
     pub readonly_quota_musicbrainz: Option<i64>,
     /// `READONLY_QUOTA_AUDD_STANDARD` (also grants `audd` to the readonly token when AudD is
-    /// configured).
+    /// configured). Unset: the standard endpoint is closed to the readonly token (limit 0).
     pub readonly_quota_audd_standard: Option<i64>,
+    /// `READONLY_QUOTA_AUDD_ENTERPRISE` (also grants `audd` when AudD is configured). Unset:
+    /// the enterprise endpoint, which receives whole files and is billed as such, is closed to
+    /// the readonly token (limit 0).
+    pub readonly_quota_audd_enterprise: Option<i64>,
     /// `MUSICBRAINZ_ENABLED`: seeded tokens get `musicbrainz_enrich`.
     pub musicbrainz_enabled: bool,
     /// Whether an AudD token is configured (`AUDD_TOKEN` non-empty): seeded tokens get `audd`.
@@ -120,6 +124,7 @@ impl Default for AuthSettings {
             readonly_quota_acoustid: None,
             readonly_quota_musicbrainz: None,
             readonly_quota_audd_standard: None,
+            readonly_quota_audd_enterprise: None,
             musicbrainz_enabled: true,
             audd_enabled: false,
             rate_limit_enabled: true,

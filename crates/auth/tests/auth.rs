@@ -1431,7 +1431,8 @@ fn quota_limits_come_from_token_else_user_and_denials_say_scope_and_reset() {
         let p = auth.resolve_token(&tok.token).unwrap();
         assert_eq!(p.quota_limit(QuotaScope::MusicbrainzEnrich), Some(1));
         assert_eq!(p.quota_limit(QuotaScope::AcoustidLookup), Some(2));
-        assert_eq!(p.quota_limit(QuotaScope::AuddEnterpriseLookup), None);
+        // A limit on the standard AudD scope closes the enterprise one, which has none.
+        assert_eq!(p.quota_limit(QuotaScope::AuddEnterpriseLookup), Some(0));
         // Usage is per user: the token shares the session's counter.
         assert!(
             auth.consume_quota(&p, QuotaScope::AcoustidLookup, 1)
@@ -1569,6 +1570,95 @@ fn seeding_creates_admin_and_token_and_is_idempotent() {
             auth.list_tokens().unwrap()[0].seed.as_deref(),
             Some("admin")
         );
+    }
+}
+
+#[test]
+fn the_readonly_token_is_metered_on_every_paid_audd_endpoint() {
+    for t in backends("seed_readonly_audd") {
+        let s = AuthSettings {
+            admin_token: "admin".into(),
+            readonly_token: Some("readonly".into()),
+            readonly_quota_audd_standard: Some(3),
+            audd_enabled: true,
+            ..settings()
+        };
+        let (auth, _clock) = t.auth(s.clone());
+        auth.seed().unwrap();
+        let p = auth.resolve_token("readonly").unwrap();
+        // No enterprise quota configured: the enterprise endpoint is closed, not unlimited.
+        assert_eq!(
+            p.quota_limit(QuotaScope::AuddEnterpriseLookup),
+            Some(0),
+            "{}",
+            t.label()
+        );
+        let err = auth
+            .consume_quota(&p, QuotaScope::AuddEnterpriseLookup, 1)
+            .unwrap_err();
+        assert_eq!(err.code(), "quota_exceeded");
+
+        // With READONLY_QUOTA_AUDD_ENTERPRISE, its own limit.
+        let with_enterprise = AuthSettings {
+            readonly_quota_audd_enterprise: Some(2),
+            ..s
+        };
+        seed(auth.database(), &with_enterprise).unwrap();
+        let p = auth.resolve_token("readonly").unwrap();
+        assert_eq!(p.quota_limit(QuotaScope::AuddEnterpriseLookup), Some(2));
+        assert_eq!(p.quota_limit(QuotaScope::AuddStandardLookup), Some(3));
+    }
+}
+
+#[test]
+fn a_limit_on_one_audd_endpoint_closes_the_other_unless_it_has_its_own() {
+    for t in backends("audd_scopes_together") {
+        let (auth, _clock) = t.auth(settings());
+        // What the dashboard's user editor can set: the standard scope only.
+        let limited = make_user_with(
+            &auth,
+            "lena",
+            &["user"],
+            &[],
+            limits(&[("audd_standard_lookup", Some(5)), ("acoustid_lookup", None)]),
+        );
+        let s = auth.login("lena", PASSWORD, false).unwrap();
+        let p = auth.resolve_session(&s.access_token).unwrap().unwrap();
+        assert_eq!(
+            p.quota_limit(QuotaScope::AuddEnterpriseLookup),
+            Some(0),
+            "{}",
+            t.label()
+        );
+        assert!(
+            auth.consume_quota(&p, QuotaScope::AuddEnterpriseLookup, 1)
+                .is_err()
+        );
+        // The same through a token whose own limit is on the enterprise scope only.
+        let tok = auth
+            .create_token(&NewTokenRequest {
+                user_id: limited.id,
+                display_name: "t".into(),
+                quota_limits: limits(&[("audd_enterprise_lookup", Some(1))]),
+                ..NewTokenRequest::default()
+            })
+            .unwrap();
+        let p = auth.resolve_token(&tok.token).unwrap();
+        assert_eq!(p.quota_limit(QuotaScope::AuddEnterpriseLookup), Some(1));
+        assert_eq!(p.quota_limit(QuotaScope::AuddStandardLookup), Some(5));
+        // No AudD limit at all: both endpoints stay unlimited; other scopes are unaffected.
+        make_user_with(
+            &auth,
+            "max",
+            &["user"],
+            &[],
+            limits(&[("acoustid_lookup", Some(1))]),
+        );
+        let s = auth.login("max", PASSWORD, false).unwrap();
+        let p = auth.resolve_session(&s.access_token).unwrap().unwrap();
+        assert_eq!(p.quota_limit(QuotaScope::AuddStandardLookup), None);
+        assert_eq!(p.quota_limit(QuotaScope::AuddEnterpriseLookup), None);
+        assert_eq!(p.quota_limit(QuotaScope::MusicbrainzEnrich), None);
     }
 }
 

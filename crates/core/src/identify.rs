@@ -13,7 +13,10 @@
 //! 8. Embedded tags when nothing matched.
 //!
 //! Optional stages (AudD, MusicBrainz) that are denied or over quota are skipped with a note
-//! instead of failing the whole identification.
+//! instead of failing the whole identification. Every paid call is metered: each AudD endpoint
+//! consumes its own scope (`audd_standard_lookup`, `audd_enterprise_lookup`) before it is
+//! called, and the fallback to the other endpoint happens only after a call that was made and
+//! found nothing, never after a quota refusal.
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
@@ -532,8 +535,11 @@ impl Run<'_> {
         }
     }
 
-    /// One AudD run: the primary endpoint, then the other one when the first found nothing and
-    /// the enterprise fallback is on. Failures are recorded in `audd_error`, never raised.
+    /// One AudD run: the primary endpoint, then the other one when the first was called and
+    /// found nothing and the enterprise fallback is on. Each endpoint is metered by its own
+    /// scope; a primary refused by its quota ends the run, so that a spent standard quota never
+    /// turns into a whole-file upload to the enterprise endpoint (nor the reverse). Failures
+    /// are recorded in `audd_error`, never raised.
     async fn run_audd(&mut self, acoustid_follows: bool) -> Vec<Match> {
         self.audd_attempted = true;
         if let Err(error) = self.hooks.access.ensure_feature(Feature::Audd).await {
@@ -543,7 +549,9 @@ impl Run<'_> {
         }
         let options = &self.request.audd;
         let primary = options.primary_endpoint();
-        let found = self.audd_attempt(primary, acoustid_follows).await;
+        let Some(found) = self.audd_attempt(primary, acoustid_follows).await else {
+            return Vec::new();
+        };
         if !found.is_empty() || !options.enterprise_fallback {
             return found;
         }
@@ -551,18 +559,26 @@ impl Run<'_> {
             "AudD {primary} found nothing; trying the {} endpoint.",
             primary.other()
         ));
-        self.audd_attempt(primary.other(), acoustid_follows).await
+        self.audd_attempt(primary.other(), acoustid_follows)
+            .await
+            .unwrap_or_default()
     }
 
-    async fn audd_attempt(&mut self, endpoint: AudDEndpoint, acoustid_follows: bool) -> Vec<Match> {
+    /// One call of an AudD endpoint, after consuming its quota scope. `None` when the quota
+    /// refused (nothing was sent), else the matches (empty when the call failed).
+    async fn audd_attempt(
+        &mut self,
+        endpoint: AudDEndpoint,
+        acoustid_follows: bool,
+    ) -> Option<Vec<Match>> {
         let scope = match endpoint {
             AudDEndpoint::Standard => QuotaScope::AuddStandardLookup,
             AudDEndpoint::Enterprise => QuotaScope::AuddEnterpriseLookup,
         };
         if let Err(error) = self.hooks.quota.consume(scope, 1).await {
-            self.warn(&format!("AudD skipped: {error}."));
+            self.warn(&format!("AudD {endpoint} skipped: {error}."));
             self.audd_error = Some(error.to_string());
-            return Vec::new();
+            return None;
         }
         let outcome = match endpoint {
             AudDEndpoint::Standard => self.audd_standard().await,
@@ -578,7 +594,7 @@ impl Run<'_> {
                     .await
             }
         };
-        match outcome {
+        Some(match outcome {
             Ok(found) => {
                 if found.is_empty() {
                     self.info(&format!("AudD {endpoint} found no match."));
@@ -601,7 +617,7 @@ impl Run<'_> {
                 self.audd_error = Some(error.to_string());
                 Vec::new()
             }
-        }
+        })
     }
 
     async fn audd_standard(&self) -> Result<Vec<Match>, AudDError> {

@@ -862,6 +862,64 @@ async fn an_exhausted_audd_quota_is_recorded_not_fatal() {
 }
 
 #[tokio::test]
+async fn a_refused_audd_attempt_never_falls_back_to_the_other_endpoint() {
+    // The standard quota is spent: the whole file must not go to the enterprise endpoint
+    // instead, even with the fallback on.
+    let fakes = Fakes::start().await;
+    fakes.acoustid_answers(empty_acoustid(), 1).await;
+    fakes.audd_answers("/", audd_standard_payload(), 0).await;
+    fakes
+        .audd_answers("/enterprise/", audd_enterprise_payload(), 0)
+        .await;
+    let audio = fakes.audio(&[]);
+    let mut request = with_audd(request(&audio), false);
+    request.audd.enterprise_fallback = true;
+    let quota = Quota {
+        exhausted: vec![QuotaScope::AuddStandardLookup],
+        ..Quota::default()
+    };
+    let result = identify(
+        &fakes.services,
+        &request,
+        &IdentifyHooks::default().with_quota(&quota),
+    )
+    .await
+    .expect("no error");
+    assert!(result.matches.is_empty());
+    assert_eq!(quota.scopes(), vec![QuotaScope::AcoustidLookup]);
+    assert!(
+        result
+            .audd_error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("Quota exceeded for audd_standard_lookup"))
+    );
+
+    // Forced enterprise over its quota does not turn into a standard call either.
+    let fakes = Fakes::start().await;
+    fakes.acoustid_answers(empty_acoustid(), 1).await;
+    fakes.audd_answers("/", audd_standard_payload(), 0).await;
+    fakes
+        .audd_answers("/enterprise/", audd_enterprise_payload(), 0)
+        .await;
+    let mut request = with_audd(self::request(&audio), false);
+    request.audd.enterprise_fallback = true;
+    request.audd.force_enterprise = true;
+    let quota = Quota {
+        exhausted: vec![QuotaScope::AuddEnterpriseLookup],
+        ..Quota::default()
+    };
+    let result = identify(
+        &fakes.services,
+        &request,
+        &IdentifyHooks::default().with_quota(&quota),
+    )
+    .await
+    .expect("no error");
+    assert!(result.matches.is_empty());
+    assert_eq!(quota.scopes(), vec![QuotaScope::AcoustidLookup]);
+}
+
+#[tokio::test]
 async fn bad_audio_is_a_typed_error() {
     let fakes = Fakes::start().await;
     fakes.acoustid_answers(acoustid_payload(), 0).await;
