@@ -325,6 +325,26 @@ mod tests {
     }
 
     #[test]
+    fn a_path_that_looks_like_a_protocol_stays_a_plain_file_name() {
+        // FFmpeg would read these as the `subfile` and `concat` protocols, opening the real
+        // fixture they name; as plain file names they do not exist.
+        let fixture = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/mp3_vbr_22k_mono.mp3"
+        );
+        for disguised in [
+            format!("subfile:,,start,0,end,0,,:{fixture}"),
+            format!("concat:{fixture}|{fixture}"),
+        ] {
+            let error = open_input(Path::new(&disguised), PROBE_DEADLINE)
+                .err()
+                .map(|error| error.code());
+            assert_eq!(error, Some("not_audio"), "{disguised}");
+        }
+        assert!(open_input(Path::new(fixture), PROBE_DEADLINE).is_ok());
+    }
+
+    #[test]
     fn an_expired_watchdog_stays_expired() {
         let watchdog = Watchdog::new(Duration::ZERO);
         assert!(watchdog.expired());
