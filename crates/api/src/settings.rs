@@ -43,15 +43,21 @@ pub struct Settings {
     pub admin_username: String,
     pub admin_password: String,
     pub admin_token: String,
+    #[serde(deserialize_with = "blank_is_none")]
     pub readonly_token: Option<String>,
+    #[serde(deserialize_with = "blank_is_none")]
     pub readonly_quota_acoustid: Option<u32>,
+    #[serde(deserialize_with = "blank_is_none")]
     pub readonly_quota_musicbrainz: Option<u32>,
+    #[serde(deserialize_with = "blank_is_none")]
     pub readonly_quota_audd_standard: Option<u32>,
+    #[serde(deserialize_with = "blank_is_none")]
     pub readonly_quota_audd_enterprise: Option<u32>,
 
     // Identification services
     pub acoustid_api_key: String,
     pub acoustid_endpoint: String,
+    #[serde(deserialize_with = "blank_is_none")]
     pub audd_token: Option<String>,
     pub audd_endpoint_standard: String,
     pub audd_endpoint_enterprise: String,
@@ -59,6 +65,7 @@ pub struct Settings {
     pub musicbrainz_endpoint: String,
     pub musicbrainz_app_name: String,
     pub musicbrainz_app_version: String,
+    #[serde(deserialize_with = "blank_is_none")]
     pub musicbrainz_contact: Option<String>,
     pub cache_enabled: bool,
     pub cache_ttl_hours: u32,
@@ -73,7 +80,9 @@ pub struct Settings {
     pub allowed_upload_extensions: Vec<String>,
     pub jobs_db_filename: String,
     pub auth_db_filename: String,
+    #[serde(deserialize_with = "blank_is_none")]
     pub jobs_database_url: Option<String>,
+    #[serde(deserialize_with = "blank_is_none")]
     pub auth_database_url: Option<String>,
     /// Seconds a request or worker waits for a free database connection (then 503).
     pub database_checkout_timeout_seconds: u64,
@@ -103,8 +112,10 @@ pub struct Settings {
     /// database).
     pub token_cache_seconds: u64,
     pub security_headers_enabled: bool,
+    #[serde(deserialize_with = "blank_is_none")]
     pub security_csp: Option<String>,
     pub security_referrer_policy: String,
+    #[serde(deserialize_with = "blank_is_none")]
     pub security_permissions_policy: Option<String>,
     pub security_hsts_max_age: i64,
     pub security_hsts_include_subdomains: bool,
@@ -246,80 +257,6 @@ fn prefixed(pairs: impl IntoIterator<Item = (String, String)>) -> BTreeMap<Strin
         .collect()
 }
 
-/// Settings whose empty value means "not set".
-const OPTIONAL_FIELDS: &[&str] = &[
-    "readonly_token",
-    "audd_token",
-    "musicbrainz_contact",
-    "jobs_database_url",
-    "auth_database_url",
-    "security_csp",
-    "security_permissions_policy",
-    "readonly_quota_acoustid",
-    "readonly_quota_musicbrainz",
-    "readonly_quota_audd_standard",
-    "readonly_quota_audd_enterprise",
-];
-
-/// Optional settings that hold numbers (their default, `None`, does not say so).
-const OPTIONAL_NUMBER_FIELDS: &[&str] = &[
-    "readonly_quota_acoustid",
-    "readonly_quota_musicbrainz",
-    "readonly_quota_audd_standard",
-    "readonly_quota_audd_enterprise",
-];
-
-/// Turns variable strings into typed values, guided by the type of each setting's default, so
-/// that a numeric-looking token stays a string and `8000` becomes a port number.
-fn typed_values(
-    pairs: BTreeMap<String, String>,
-) -> Result<BTreeMap<String, serde_json::Value>, SettingsError> {
-    let defaults = match serde_json::to_value(Settings::default()) {
-        Ok(serde_json::Value::Object(map)) => map,
-        _ => serde_json::Map::new(),
-    };
-    let mut values = BTreeMap::new();
-    for (field, raw) in pairs {
-        let Some(default) = defaults.get(&field) else {
-            return Err(invalid(
-                &field,
-                "unknown setting (see docs/deploy-backend.md)",
-            ));
-        };
-        let text = raw.trim();
-        if text.is_empty() && OPTIONAL_FIELDS.contains(&field.as_str()) {
-            values.insert(field, serde_json::Value::Null);
-            continue;
-        }
-        let numeric = default.is_number() || OPTIONAL_NUMBER_FIELDS.contains(&field.as_str());
-        let value = if numeric {
-            serde_json::from_str::<serde_json::Number>(text)
-                .map(serde_json::Value::Number)
-                .map_err(|_| invalid(&field, format!("`{text}` is not a number")))?
-        } else if default.is_boolean() {
-            serde_json::Value::Bool(parse_bool(text).ok_or_else(|| {
-                invalid(
-                    &field,
-                    format!("`{text}` is not a boolean (true/false, 1/0, yes/no, on/off)"),
-                )
-            })?)
-        } else {
-            // Strings, paths and lists (lists accept a JSON array or comma-separated text).
-            serde_json::Value::String(raw)
-        };
-        values.insert(field, value);
-    }
-    Ok(values)
-}
-
-fn parse_bool(text: &str) -> Option<bool> {
-    match text.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" | "y" | "t" => Some(true),
-        "false" | "0" | "no" | "off" | "n" | "f" => Some(false),
-        _ => None,
-    }
-}
-
 impl Settings {
     /// Loads and validates settings from `sources`.
     pub fn load(sources: &Sources) -> Result<Self, SettingsError> {
@@ -340,13 +277,19 @@ impl Settings {
                     path: path.to_owned(),
                     message: error.to_string(),
                 })?;
-            figment = figment.merge(Serialized::defaults(typed_values(prefixed(pairs))?));
+            figment = figment.merge(Serialized::defaults(prefixed(pairs)));
         }
-        figment = figment.merge(Serialized::defaults(typed_values(prefixed(
+        figment = figment.merge(Serialized::defaults(prefixed(
             sources.variables.iter().cloned(),
-        ))?));
+        )));
 
-        let settings: Self = figment.extract().map_err(|error| {
+        // Variables arrive as text and stay text in figment (its `Env` provider would turn a
+        // numeric-looking token into a number); the lossy extraction reads numbers and
+        // booleans out of text only where a setting is a number or a boolean.
+        let settings: Self = figment.extract_lossy().map_err(|error| {
+            if let figment::error::Kind::UnknownField(name, _) = &error.kind {
+                return invalid(name, "unknown setting (see docs/configuration.md)");
+            }
             let field = error.path.last().cloned().unwrap_or_default();
             if field.is_empty() {
                 invalid("<settings>", error.to_string())
@@ -517,6 +460,62 @@ fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
 }
 
+/// An optional setting: absent, null or blank text means "not set"; otherwise the value (text
+/// from a variable, or a TOML string or number) is parsed as the setting's type.
+fn blank_is_none<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    struct Optional<T>(std::marker::PhantomData<T>);
+
+    impl<T: std::str::FromStr> Optional<T>
+    where
+        T::Err: std::fmt::Display,
+    {
+        fn parse<E: serde::de::Error>(text: &str) -> Result<Option<T>, E> {
+            if text.trim().is_empty() {
+                return Ok(None);
+            }
+            text.parse()
+                .map(Some)
+                .map_err(|error| E::custom(format!("`{text}`: {error}")))
+        }
+    }
+
+    impl<'de, T: std::str::FromStr> serde::de::Visitor<'de> for Optional<T>
+    where
+        T::Err: std::fmt::Display,
+    {
+        type Value = Option<T>;
+
+        fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            formatter.write_str("a value, or nothing")
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: Deserializer<'de>>(self, inner: D2) -> Result<Self::Value, D2::Error> {
+            inner.deserialize_any(self)
+        }
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+            Self::parse(text)
+        }
+        fn visit_u64<E: serde::de::Error>(self, number: u64) -> Result<Self::Value, E> {
+            Self::parse(&number.to_string())
+        }
+        fn visit_i64<E: serde::de::Error>(self, number: i64) -> Result<Self::Value, E> {
+            Self::parse(&number.to_string())
+        }
+    }
+
+    deserializer.deserialize_option(Optional(std::marker::PhantomData))
+}
+
 /// Accepts a list as an array (TOML, JSON) or as one string: a JSON array, or comma-separated.
 fn string_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
@@ -587,6 +586,43 @@ mod tests {
         assert!(settings.production_mode);
         assert_eq!(settings.readonly_quota_acoustid, Some(50));
         assert_eq!(settings.audd_token, None);
+    }
+
+    #[test]
+    fn text_settings_keep_their_exact_text_and_optional_ones_read_blank_as_unset() {
+        let settings = load(&[
+            ("RECOZIK_WEB_ADMIN_TOKEN", "000123456789012345678901"),
+            ("RECOZIK_WEB_ADMIN_PASSWORD", "true"),
+            ("RECOZIK_WEB_READONLY_TOKEN", "  "),
+            ("RECOZIK_WEB_READONLY_QUOTA_MUSICBRAINZ", ""),
+            ("RECOZIK_WEB_WORKERS", "3"),
+            ("RECOZIK_WEB_CACHE_ENABLED", "off"),
+        ])
+        .unwrap();
+        assert_eq!(settings.admin_token, "000123456789012345678901");
+        assert_eq!(settings.admin_password, "true");
+        assert_eq!(settings.readonly_token, None);
+        assert_eq!(settings.readonly_quota_musicbrainz, None);
+        assert_eq!(settings.workers, 3);
+        assert!(!settings.cache_enabled);
+        let error = load(&[("RECOZIK_WEB_READONLY_QUOTA_ACOUSTID", "many")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("RECOZIK_WEB_READONLY_QUOTA_ACOUSTID"),
+            "{error}"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let toml = dir.path().join("recozik.toml");
+        std::fs::write(&toml, "readonly_quota_acoustid = 12\naudd_token = \"\"\n").unwrap();
+        let from_file = Settings::load(&Sources {
+            toml_file: Some(toml),
+            ..Sources::default()
+        })
+        .unwrap();
+        assert_eq!(from_file.readonly_quota_acoustid, Some(12));
+        assert_eq!(from_file.audd_token, None);
     }
 
     #[test]
