@@ -12,6 +12,8 @@
 //! * [`model`]: [`Feature`], [`QuotaScope`], role/feature/quota validation (an **empty feature
 //!   list means every feature**).
 //! * [`rate_limit`]: per-class, per-IP limiters (`governor`) and client-IP extraction.
+//! * [`Submitter`]: a stored reference to who submitted deferred work, re-checked when the
+//!   work runs ([`Auth::recheck_submitter`]: user still active, token not revoked or expired).
 //! * [`seed()`]: what `cargo xtask seed` and the server's startup both call.
 //!
 //! # Blocking
@@ -31,6 +33,7 @@ mod error;
 mod quota;
 mod seeding;
 mod sessions;
+mod submitter;
 mod tokens;
 mod users;
 
@@ -59,6 +62,7 @@ pub use rate_limit::{LimitClass, RateLimiters, client_ip, rate_limit_key};
 pub use seeding::{SeedReport, check_production_settings, seed, seed_with_hasher};
 pub use sessions::{IssuedSession, LoginResponse, SessionInfo};
 pub use settings::{AuthSettings, PasswordParams};
+pub use submitter::{RecheckError, SubmittedVia, Submitter};
 pub use tokens::{CreatedToken, NewTokenRequest, TokenInfo};
 pub use users::{NewUserRequest, UserInfo, UserPatch};
 

@@ -10,7 +10,7 @@ use recozik_storage::{Job, JobEventData, JobStatus, StorageError};
 use tokio::sync::{mpsc, watch};
 
 use super::files::remove_upload;
-use super::payload::{JobPayload, PrincipalError, identify_request, reload_principal};
+use super::payload::{JobPayload, identify_request};
 use crate::error::audio_error_text;
 use crate::pipeline::identify_as;
 use crate::state::AppState;
@@ -328,18 +328,15 @@ async fn execute(state: &AppState, job: &Job) -> Outcome {
     let Some(audio_path) = job.upload_path.clone().map(PathBuf::from) else {
         return Outcome::Unexpected("upload job without an upload file".to_owned());
     };
-    let (db, submitter, now) = (
-        state.storage.auth.clone(),
-        payload.submitter.clone(),
-        state.auth.now(),
-    );
-    let principal =
-        match tokio::task::spawn_blocking(move || reload_principal(&db, &submitter, now)).await {
-            Ok(Ok(principal)) => principal,
-            Ok(Err(PrincipalError::Storage(cause))) => return Outcome::Unexpected(cause),
-            Ok(Err(refused)) => return Outcome::Failed(refused.to_string()),
-            Err(error) => return Outcome::Unexpected(error.to_string()),
-        };
+    let (auth, submitter) = (state.auth.clone(), payload.submitter.clone());
+    let principal = match tokio::task::spawn_blocking(move || auth.recheck_submitter(&submitter))
+        .await
+    {
+        Ok(Ok(principal)) => principal,
+        Ok(Err(refused)) if refused.is_refusal() => return Outcome::Failed(refused.to_string()),
+        Ok(Err(cause)) => return Outcome::Unexpected(cause.to_string()),
+        Err(error) => return Outcome::Unexpected(error.to_string()),
+    };
 
     let request = identify_request(&state.settings, &audio_path, &payload.options);
 
