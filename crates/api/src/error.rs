@@ -300,20 +300,21 @@ pub fn configure_extractors(config: &mut web::ServiceConfig) {
 
 impl From<recozik_auth::AuthError> for ApiError {
     fn from(error: recozik_auth::AuthError) -> Self {
+        use recozik_auth::ErrorKind as K;
         // A database failure met while authenticating is mapped like any other storage error:
         // a busy or exhausted pool is a 503 with `Retry-After`, not a 500.
         if let recozik_auth::AuthError::Storage(storage) = error {
             return storage.into();
         }
-        let status =
-            StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        if status.is_server_error() {
-            return if status == StatusCode::SERVICE_UNAVAILABLE {
-                Self::unavailable(&error)
-            } else {
-                Self::internal(&error)
-            };
-        }
+        let status = match error.kind() {
+            K::Unauthenticated => StatusCode::UNAUTHORIZED,
+            K::Forbidden => StatusCode::FORBIDDEN,
+            K::NotFound => StatusCode::NOT_FOUND,
+            K::Conflict => StatusCode::CONFLICT,
+            K::InvalidInput => StatusCode::BAD_REQUEST,
+            K::Limited => StatusCode::TOO_MANY_REQUESTS,
+            K::Internal => return Self::internal(&error),
+        };
         let mut api = Self::new(status, error.code(), error.to_string());
         api.retry_after_seconds = error.retry_after_secs().map(|s| s.max(1));
         api

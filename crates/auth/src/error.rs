@@ -1,6 +1,6 @@
 //! The auth error type: one variant per outcome the API must tell apart, each with a stable
 //! machine code ([`AuthError::code`]), the upstream-compatible detail text (its `Display`) and
-//! the HTTP status the API maps it to ([`AuthError::http_status`]).
+//! the kind of refusal it is ([`AuthError::kind`]), which the API maps to an HTTP status.
 
 use chrono::{DateTime, Utc};
 use recozik_storage::StorageError;
@@ -8,7 +8,7 @@ use recozik_storage::StorageError;
 use crate::model::{Feature, QuotaScope};
 use crate::rate_limit::LimitClass;
 
-/// A rejected input on a write path (HTTP 400). `Display` is the detail text.
+/// A rejected input on a write path. `Display` is the detail text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ValidationError {
@@ -88,79 +88,80 @@ impl ValidationError {
 ///
 /// `Display` gives the exact `detail` text for the `{"detail": ...}` body (upstream texts where
 /// upstream had one). Internal failures ([`AuthError::Storage`], [`AuthError::Internal`],
-/// [`AuthError::InsecureSettings`]) must not be shown to clients: map them to a generic 500 and
+/// [`AuthError::InsecureSettings`], kind [`ErrorKind::Internal`]) must not be shown to clients:
+/// answer with a generic failure and
 /// log the cause.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuthError {
-    /// No valid session cookie and no `X-API-Token` header. 401.
+    /// No valid session cookie and no `X-API-Token` header.
     #[error("Missing auth")]
     MissingAuth,
-    /// `X-API-Token` unknown, expired, or whose user no longer exists. 401.
+    /// `X-API-Token` unknown, expired, or whose user no longer exists.
     #[error("Invalid API token")]
     InvalidToken,
-    /// A session-only endpoint without a valid session. 401.
+    /// A session-only endpoint without a valid session.
     #[error("Auth required")]
     AuthRequired,
-    /// Wrong username or password (login, change-password). 401.
+    /// Wrong username or password (login, change-password).
     #[error("Invalid credentials")]
     InvalidCredentials,
-    /// The user is deactivated (login, session, token). 403.
+    /// The user is deactivated (login, session, token).
     #[error("user_disabled")]
     UserDisabled,
-    /// CSRF cookie/header missing or different. 403.
+    /// CSRF cookie/header missing or different.
     #[error("CSRF token missing or invalid")]
     CsrfFailed,
-    /// A principal-based admin endpoint (`/admin/tokens`) without the `admin` role. 403.
+    /// A principal-based admin endpoint (`/admin/tokens`) without the `admin` role.
     #[error("Admin only")]
     AdminOnly,
-    /// A session-only admin endpoint (`/admin/users`, register) without an admin session. 403.
+    /// A session-only admin endpoint (`/admin/users`, register) without an admin session.
     #[error("Admin required")]
     AdminRequired,
-    /// The principal may not use this feature. 403.
+    /// The principal may not use this feature.
     #[error("{0} not permitted for this token")]
     FeatureDenied(Feature),
-    /// `/auth/refresh` without a refresh cookie. 401.
+    /// `/auth/refresh` without a refresh cookie.
     #[error("Missing refresh token")]
     MissingRefreshToken,
-    /// Unknown refresh secret (never issued, or its family was revoked or purged). 401.
+    /// Unknown refresh secret (never issued, or its family was revoked or purged).
     #[error("Invalid refresh token")]
     InvalidRefreshToken,
     /// An already rotated refresh secret was replayed (also by a refresh that lost a race with
-    /// a concurrent one): the whole session family was revoked. 401.
+    /// a concurrent one): the whole session family was revoked.
     #[error("Invalid refresh token")]
     RefreshReused,
-    /// Refresh lifetime, or the absolute session age, is over. 401.
+    /// Refresh lifetime, or the absolute session age, is over.
     #[error("Refresh expired")]
     RefreshExpired,
-    /// The session's user no longer exists. 401.
+    /// The session's user no longer exists.
     #[error("User missing")]
     UserMissing,
-    /// Admin user routes: no such user. 404.
+    /// Admin user routes: no such user.
     #[error("User not found")]
     UserNotFound,
-    /// `POST /admin/tokens`: the owner does not exist. 404.
+    /// `POST /admin/tokens`: the owner does not exist.
     #[error("User with ID {0} not found")]
     TokenOwnerNotFound(i64),
-    /// No token with this public id. 404.
+    /// No token with this public id.
     #[error("Token not found")]
     TokenNotFound,
-    /// A token with the same value already exists. 409.
+    /// A token with the same value already exists.
     #[error("Token already exists")]
     DuplicateToken,
-    /// Register: the username is taken. 400.
+    /// Register: the username is taken.
     #[error("Username already exists")]
     UsernameExists,
-    /// Register: unique violation on insert (e-mail or username). 400.
+    /// Register: unique violation on insert (e-mail or username).
     #[error("Email or username already exists")]
     EmailOrUsernameExists,
-    /// Update: the e-mail is taken. 400.
+    /// Update: the e-mail is taken.
     #[error("Email already exists")]
     EmailExists,
-    /// A write-path input was rejected. 400.
+    /// A write-path input was rejected.
     #[error(transparent)]
     Validation(#[from] ValidationError),
-    /// Per-IP rate limit hit. 429 with `Retry-After: retry_after_secs`.
+    /// Per-IP rate limit hit; the client may retry after `retry_after_secs`.
     #[error("Rate limit exceeded: {limit} requests per 60s")]
     RateLimited {
         /// Which limiter refused.
@@ -170,7 +171,7 @@ pub enum AuthError {
         /// Seconds until a request of this class is accepted again (≥ 1).
         retry_after_secs: u64,
     },
-    /// A quota would be exceeded. 429 (from-path) or a failed job (uploads).
+    /// A quota would be exceeded (a refused request on from-path, a failed job on uploads).
     #[error("Quota exceeded for {scope}: {requested_total} > {limit} (rolling 24h window)")]
     QuotaExceeded {
         /// The scope.
@@ -186,10 +187,10 @@ pub enum AuthError {
     /// a multi-line message for the operator.
     #[error("{0}")]
     InsecureSettings(String),
-    /// The database failed. 500.
+    /// The database failed.
     #[error("storage error: {0}")]
     Storage(#[from] StorageError),
-    /// Anything else that should not happen (hashing failure). 500.
+    /// Anything else that should not happen (hashing failure).
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -228,8 +229,9 @@ impl AuthError {
         }
     }
 
-    /// The HTTP status the API answers with.
-    pub fn http_status(&self) -> u16 {
+    /// What kind of refusal this is. The API, not this crate, decides the HTTP status of each
+    /// kind.
+    pub fn kind(&self) -> ErrorKind {
         match self {
             Self::MissingAuth
             | Self::InvalidToken
@@ -239,29 +241,31 @@ impl AuthError {
             | Self::InvalidRefreshToken
             | Self::RefreshReused
             | Self::RefreshExpired
-            | Self::UserMissing => 401,
+            | Self::UserMissing => ErrorKind::Unauthenticated,
             Self::UserDisabled
             | Self::CsrfFailed
             | Self::AdminOnly
             | Self::AdminRequired
-            | Self::FeatureDenied(_) => 403,
-            Self::UserNotFound | Self::TokenOwnerNotFound(_) | Self::TokenNotFound => 404,
-            Self::DuplicateToken => 409,
+            | Self::FeatureDenied(_) => ErrorKind::Forbidden,
+            Self::UserNotFound | Self::TokenOwnerNotFound(_) | Self::TokenNotFound => {
+                ErrorKind::NotFound
+            }
+            Self::DuplicateToken => ErrorKind::Conflict,
             Self::UsernameExists
             | Self::EmailOrUsernameExists
             | Self::EmailExists
-            | Self::Validation(_) => 400,
-            Self::RateLimited { .. } | Self::QuotaExceeded { .. } => 429,
-            Self::InsecureSettings(_) | Self::Storage(_) | Self::Internal(_) => 500,
+            | Self::Validation(_) => ErrorKind::InvalidInput,
+            Self::RateLimited { .. } | Self::QuotaExceeded { .. } => ErrorKind::Limited,
+            Self::InsecureSettings(_) | Self::Storage(_) | Self::Internal(_) => ErrorKind::Internal,
         }
     }
 
-    /// Whether the `Display` text may be shown to the client (everything but 500s).
+    /// Whether the `Display` text may be shown to the client (every kind but internal).
     pub fn is_client_error(&self) -> bool {
-        self.http_status() < 500
+        self.kind() != ErrorKind::Internal
     }
 
-    /// For a 429 from the rate limiter: the `Retry-After` value in seconds.
+    /// For a rate-limiter refusal: how many seconds until a retry can succeed.
     pub fn retry_after_secs(&self) -> Option<u64> {
         match self {
             Self::RateLimited {
@@ -270,6 +274,26 @@ impl AuthError {
             _ => None,
         }
     }
+}
+
+/// The kinds of [`AuthError`], for callers that answer over a protocol (the API maps each to an
+/// HTTP status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// No credentials, or credentials that are not (or no longer) valid.
+    Unauthenticated,
+    /// Valid credentials without the right (role, feature, CSRF, active account).
+    Forbidden,
+    /// The named user or token does not exist.
+    NotFound,
+    /// The write would duplicate something that must be unique (a token value).
+    Conflict,
+    /// A rejected input, or a name or e-mail already taken.
+    InvalidInput,
+    /// A rate limit or quota refused the request.
+    Limited,
+    /// A failure of this system; its text must not reach a client.
+    Internal,
 }
 
 /// Shorthand for `Result<T, AuthError>`.

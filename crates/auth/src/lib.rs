@@ -26,7 +26,7 @@
 //! # Errors
 //!
 //! [`AuthError`] carries the upstream `detail` texts (its `Display`), a stable
-//! [`AuthError::code`] and the HTTP status to use ([`AuthError::http_status`]).
+//! [`AuthError::code`] and the kind of refusal ([`AuthError::kind`]); the API decides the HTTP status.
 
 mod clock;
 mod error;
@@ -50,7 +50,7 @@ use chrono::{DateTime, Utc};
 use recozik_storage::Database;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use error::{AuthError, Result, ValidationError};
+pub use error::{AuthError, ErrorKind, Result, ValidationError};
 pub use model::{Feature, QuotaScope, RawQuotaLimits};
 pub use password::PasswordHasher;
 pub use principal::{

@@ -317,7 +317,7 @@ mod tests {
         ] {
             let err = check_csrf(c, h).unwrap_err();
             assert_eq!(err.to_string(), "CSRF token missing or invalid");
-            assert_eq!(err.http_status(), 403);
+            assert_eq!(err.kind(), crate::ErrorKind::Forbidden);
         }
     }
 

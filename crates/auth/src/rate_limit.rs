@@ -314,7 +314,7 @@ mod tests {
         }
         let err = rl.check(LimitClass::Login, client).unwrap_err();
         assert_eq!(err.to_string(), "Rate limit exceeded: 5 requests per 60s");
-        assert_eq!(err.http_status(), 429);
+        assert_eq!(err.kind(), crate::ErrorKind::Limited);
         assert_eq!(err.retry_after_secs(), Some(12));
         clock.advance(Duration::from_secs(12));
         rl.check(LimitClass::Login, client).unwrap();

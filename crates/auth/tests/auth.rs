@@ -17,9 +17,9 @@ use chrono::TimeDelta;
 use recozik_auth::principal::{CSRF_COOKIE, REFRESH_COOKIE, SESSION_COOKIE};
 use recozik_auth::secret::{TOKEN_PREFIX, digest};
 use recozik_auth::{
-    Auth, AuthError, AuthMethod, AuthSettings, CredentialSource, Feature, NewTokenRequest,
-    NewUserRequest, PasswordParams, QuotaOutcome, QuotaScope, SameSite, UserPatch, ValidationError,
-    check_feature, require_admin, require_session, require_session_admin, seed,
+    Auth, AuthError, AuthMethod, AuthSettings, CredentialSource, ErrorKind, Feature,
+    NewTokenRequest, NewUserRequest, PasswordParams, QuotaOutcome, QuotaScope, SameSite, UserPatch,
+    ValidationError, check_feature, require_admin, require_session, require_session_admin, seed,
 };
 use recozik_storage::users::{self, NewUser, QuotaLimits, User};
 use recozik_storage::{sessions, tokens};
@@ -171,7 +171,7 @@ fn login_failures_unknown_user_and_wrong_password_look_the_same() {
         assert!(matches!(unknown, AuthError::InvalidCredentials));
         assert_eq!(wrong.to_string(), "Invalid credentials");
         assert_eq!(unknown.to_string(), wrong.to_string());
-        assert_eq!(wrong.http_status(), 401);
+        assert_eq!(wrong.kind(), ErrorKind::Unauthenticated);
         // Case-sensitive usernames.
         assert!(auth.login("Carol", PASSWORD, false).is_err());
     }
@@ -236,7 +236,7 @@ fn deactivated_users_are_refused_at_login_sessions_and_tokens() {
         let err = auth.login("eve", PASSWORD, false).unwrap_err();
         assert!(matches!(err, AuthError::UserDisabled), "{}", t.label());
         assert_eq!(err.to_string(), "user_disabled");
-        assert_eq!(err.http_status(), 403);
+        assert_eq!(err.kind(), ErrorKind::Forbidden);
         // A wrong password still says "Invalid credentials" (no account-state oracle).
         assert!(matches!(
             auth.login("eve", "nope", false).unwrap_err(),
@@ -305,7 +305,7 @@ fn resolution_order_session_first_then_token_with_upstream_texts() {
         // Nothing.
         let err = auth.resolve_principal(&get(None, None)).unwrap_err();
         assert_eq!(err.to_string(), "Missing auth");
-        assert_eq!(err.http_status(), 401);
+        assert_eq!(err.kind(), ErrorKind::Unauthenticated);
         let err = auth
             .resolve_principal(&get(Some("garbage"), Some("")))
             .unwrap_err();
@@ -682,7 +682,7 @@ fn change_and_reset_password() {
         assert_eq!(err.to_string(), "Invalid credentials");
         let err = auth.change_password(nina.id, PASSWORD, "weak").unwrap_err();
         assert_eq!(err.to_string(), "Password must be at least 12 characters");
-        assert_eq!(err.http_status(), 400);
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
         assert!(matches!(
             auth.change_password(999_999, PASSWORD, "Str0ngPassw0rd!"),
             Err(AuthError::InvalidCredentials)
@@ -779,7 +779,7 @@ fn chosen_token_values_duplicates_and_production_minimum() {
         // Duplicates are rejected.
         let err = auth.create_token(&req("abc")).unwrap_err();
         assert!(matches!(err, AuthError::DuplicateToken), "{}", t.label());
-        assert_eq!(err.http_status(), 409);
+        assert_eq!(err.kind(), ErrorKind::Conflict);
         assert!(matches!(
             auth.create_token(&req("has space")),
             Err(AuthError::Validation(
@@ -865,7 +865,7 @@ fn token_revocation_expiry_and_last_used() {
         ));
         let err = auth.revoke_token(&id).unwrap_err();
         assert_eq!(err.to_string(), "Token not found");
-        assert_eq!(err.http_status(), 404);
+        assert_eq!(err.kind(), ErrorKind::NotFound);
     }
 }
 
@@ -887,7 +887,7 @@ fn token_roles_never_exceed_the_owner() {
             err.to_string(),
             "Role 'admin' is not held by the token's owner"
         );
-        assert_eq!(err.http_status(), 400);
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
 
         // An admin token loses admin when its owner is demoted.
         let tok = token_for(&auth, admin.id, &["admin", "operator"], &[]);
@@ -907,7 +907,7 @@ fn token_roles_never_exceed_the_owner() {
         assert_eq!(p.roles, vec!["operator".to_owned()]);
         let err = require_admin(&p).unwrap_err();
         assert_eq!(err.to_string(), "Admin only");
-        assert_eq!(err.http_status(), 403);
+        assert_eq!(err.kind(), ErrorKind::Forbidden);
     }
 }
 
@@ -955,7 +955,7 @@ fn token_features_never_exceed_the_owner() {
             err.to_string(),
             "Feature 'audd' is not held by the token's owner"
         );
-        assert_eq!(err.http_status(), 400);
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
 
         let allowed = auth.create_token(&request(&["identify"])).unwrap();
         assert_eq!(allowed.info.allowed_features, vec!["identify".to_owned()]);
@@ -1000,14 +1000,14 @@ fn token_creation_checks_owner_then_features_then_scopes() {
             "{}",
             t.label()
         );
-        assert_eq!(err.http_status(), 404);
+        assert_eq!(err.kind(), ErrorKind::NotFound);
         req.user_id = owner.id;
         let err = auth.create_token(&req).unwrap_err();
         assert_eq!(
             err.to_string(),
             "Unknown feature 'teleport'. Valid options: audd, identify, identify_batch, musicbrainz_enrich, rename"
         );
-        assert_eq!(err.http_status(), 400);
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
         req.allowed_features = vec!["identify".into()];
         req.quota_limits = limits(&[("bogus", Some(1))]);
         let err = auth.create_token(&req).unwrap_err();
@@ -1074,7 +1074,7 @@ fn features_empty_means_all_and_restricted_lists_deny() {
         assert_eq!(p.allowed_feature_names(), vec!["rename"]);
         let err = check_feature(&p, Feature::Identify).unwrap_err();
         assert_eq!(err.to_string(), "identify not permitted for this token");
-        assert_eq!(err.http_status(), 403);
+        assert_eq!(err.kind(), ErrorKind::Forbidden);
         // A session user whose stored list holds an unknown value: ignored, no error.
         let s = auth.login("uma", PASSWORD, false).unwrap();
         let p = auth.resolve_session(&s.access_token).unwrap().unwrap();
@@ -1117,7 +1117,7 @@ fn register_validates_every_field() {
         for weak in ["short", "nouppercase123!", "NoDigits!"] {
             let err = with(&|r| r.password = weak.into());
             assert!(err.to_string().starts_with("Password must"), "{err}");
-            assert_eq!(err.http_status(), 400);
+            assert_eq!(err.kind(), ErrorKind::InvalidInput);
         }
         assert_eq!(
             with(&|r| r.email = String::new()).to_string(),
@@ -1392,7 +1392,7 @@ fn quota_limits_come_from_token_else_user_and_denials_say_scope_and_reset() {
             err.to_string(),
             "Quota exceeded for acoustid_lookup: 3 > 2 (rolling 24h window)"
         );
-        assert_eq!(err.http_status(), 429);
+        assert_eq!(err.kind(), ErrorKind::Limited);
         let AuthError::QuotaExceeded {
             scope, resets_at, ..
         } = err
