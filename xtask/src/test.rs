@@ -33,6 +33,10 @@ const FORBIDDEN_DEPENDENCIES: &[(&str, &[&str])] = &[
     ),
     ("recozik_auth", &["recozik_api", "actix-web", "ffmpeg-next"]),
     (
+        "recozik_jobs",
+        &["recozik_api", "actix-web", "actix-ws", "actix-http"],
+    ),
+    (
         "xtask",
         &[
             "ffmpeg-next",

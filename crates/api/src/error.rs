@@ -354,26 +354,21 @@ impl From<crate::jobs::limits::UploadLimitError> for ApiError {
 }
 
 /// A client-safe description of an audio failure (the library's message names server paths).
-pub fn audio_error_text(error: &recozik_core::AudioError) -> &'static str {
-    use recozik_core::AudioError as A;
-    match error {
-        A::NotFound { .. } => "Audio file not found",
-        A::NotAFile { .. } => "Path is not a file",
-        A::Empty { .. } => "The file is empty",
-        A::NotAudio { .. } => "The file is not in an audio format that can be read",
-        A::ContainerNotAllowed { .. } => {
-            "The file's format is not accepted (playlists, lists and other indirections are refused)"
+/// The one mapping lives in `recozik_jobs::client_text`, which job failure messages use too.
+pub use recozik_jobs::client_text::audio_error_text;
+
+impl From<recozik_jobs::identify::InvalidOptions> for ApiError {
+    fn from(error: recozik_jobs::identify::InvalidOptions) -> Self {
+        Self::bad_request(error.code(), error.to_string())
+    }
+}
+
+impl From<recozik_jobs::SubmitError> for ApiError {
+    fn from(error: recozik_jobs::SubmitError) -> Self {
+        match error {
+            recozik_jobs::SubmitError::Storage(storage) => storage.into(),
+            payload @ recozik_jobs::SubmitError::Payload(_) => Self::internal(&payload),
         }
-        A::Implausible { .. } => "The audio stream declares impossible parameters",
-        A::TimedOut { .. } => "Decoding the audio took longer than the server allows",
-        A::NoAudioStream { .. } => "The file has no audio stream",
-        A::UnsupportedCodec { .. } => "The file's audio codec is not supported",
-        A::Corrupt { .. } => "The audio data is corrupt",
-        A::Truncated { .. } => "The audio file is truncated",
-        A::TooShort { .. } => {
-            "The audio is too short to fingerprint (at least about 3 seconds are needed)"
-        }
-        _ => "The audio could not be fingerprinted",
     }
 }
 

@@ -1,8 +1,8 @@
 //! # recozik_api
 //!
 //! The HTTP shell of Recozik on actix-web: it extracts requests, calls `recozik_core`,
-//! `recozik_storage` and `recozik_auth`, and maps their results and errors to the HTTP contract
-//! in one place ([`error`]). It owns no business rule of its own; anything worth testing
+//! `recozik_storage`, `recozik_auth` and `recozik_jobs` (the job runtime, which it starts), and
+//! maps their results and errors to the HTTP contract in one place ([`error`]). It owns no business rule of its own; anything worth testing
 //! without HTTP belongs in a library crate.
 //!
 //! Embedding: build an [`AppState`] from [`Settings`], start the job workers with

@@ -1,70 +1,18 @@
-//! Building identification requests from settings and client options (`spec` §9.1), and running
-//! them with a principal's policies. Shared by `from-path` and the upload jobs.
+//! Identification requests from the server settings and client options (`spec` §9.1), and
+//! running them with a principal's policies; shared by `from-path` and the upload jobs. The
+//! rules live in [`recozik_jobs::identify`]; these wrappers take the API's settings and state.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use recozik_auth::Principal;
-use recozik_core::audd::{AudDMode, AudDOptions};
-use recozik_core::identify::{IdentifyHooks, IdentifyRequest, MusicBrainzOptions, ProgressSink};
+use recozik_core::identify::{IdentifyRequest, ProgressSink};
 use recozik_core::{IdentifyError, IdentifyResult};
-use serde::{Deserialize, Serialize};
 
-use crate::adapters::{DatabaseLookupCache, PrincipalPolicy};
-use crate::error::ApiError;
+pub use recozik_jobs::identify::{IdentifyOptions, InvalidOptions, MAX_CACHE_TTL_HOURS};
+
+use crate::jobs::identify_defaults;
 use crate::settings::Settings;
 use crate::state::AppState;
-
-/// The longest cache age a client (or the `cache_ttl_hours` setting) may ask for: ten years.
-pub const MAX_CACHE_TTL_HOURS: u32 = 87_600;
-
-/// What a client may choose per identification. Uploads cannot choose the cache settings
-/// (`cache_enabled`, `cache_ttl_hours`): the server's settings apply.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-#[allow(clippy::struct_excessive_bools)] // the client's switches, as the API names them
-pub struct IdentifyOptions {
-    pub refresh_cache: bool,
-    /// `None`: the `cache_enabled` setting.
-    pub cache_enabled: Option<bool>,
-    /// `None`: the `cache_ttl_hours` setting.
-    pub cache_ttl_hours: Option<u32>,
-    pub metadata_fallback: bool,
-    pub prefer_audd: bool,
-    pub force_audd_enterprise: bool,
-    /// `None`: AudD is used whenever a token is configured.
-    pub enable_audd: Option<bool>,
-}
-
-impl IdentifyOptions {
-    /// Refuses numbers outside what the pipeline can honour (a huge cache age would overflow
-    /// the expiry date). 0 stays accepted and means one hour, as upstream.
-    pub fn validate(&self) -> Result<(), ApiError> {
-        if let Some(hours) = self.cache_ttl_hours
-            && hours > MAX_CACHE_TTL_HOURS
-        {
-            return Err(ApiError::bad_request(
-                "invalid_cache_ttl",
-                format!("cache_ttl_hours must be at most {MAX_CACHE_TTL_HOURS} (ten years)"),
-            ));
-        }
-        Ok(())
-    }
-}
-
-impl Default for IdentifyOptions {
-    fn default() -> Self {
-        Self {
-            refresh_cache: false,
-            cache_enabled: None,
-            cache_ttl_hours: None,
-            metadata_fallback: true,
-            prefer_audd: false,
-            force_audd_enterprise: false,
-            enable_audd: None,
-        }
-    }
-}
 
 /// The identification request for `audio_path` under these settings and options.
 pub fn build_request(
@@ -72,35 +20,7 @@ pub fn build_request(
     audio_path: PathBuf,
     options: &IdentifyOptions,
 ) -> IdentifyRequest {
-    let mut request = IdentifyRequest::new(audio_path, settings.acoustid_api_key.as_str());
-    request.refresh_cache = options.refresh_cache;
-    request.cache_enabled = options.cache_enabled.unwrap_or(settings.cache_enabled);
-    request.cache_ttl_hours = options
-        .cache_ttl_hours
-        .unwrap_or(settings.cache_ttl_hours)
-        .max(1);
-    request.metadata_fallback = options.metadata_fallback;
-    request.fingerprint.decode_timeout_seconds = settings.decode_timeout_seconds;
-    let audd_token = settings
-        .audd_token
-        .as_deref()
-        .map(str::trim)
-        .filter(|t| !t.is_empty());
-    request.audd = AudDOptions {
-        enabled: audd_token.is_some() && options.enable_audd.unwrap_or(true),
-        token: audd_token.unwrap_or_default().into(),
-        prefer: options.prefer_audd,
-        mode: AudDMode::Auto,
-        force_enterprise: options.force_audd_enterprise,
-        enterprise_fallback: true,
-        ..AudDOptions::default()
-    };
-    request.musicbrainz = MusicBrainzOptions {
-        enabled: settings.musicbrainz_enabled,
-        enrich_missing_only: true,
-        ..MusicBrainzOptions::default()
-    };
-    request
+    recozik_jobs::identify::build_request(&identify_defaults(settings), audio_path, options)
 }
 
 /// Runs `request` as `principal`: its feature permissions and quotas apply, results go through
@@ -111,21 +31,11 @@ pub async fn identify_as(
     request: &IdentifyRequest,
     progress: &dyn ProgressSink,
 ) -> Result<IdentifyResult, IdentifyError> {
-    let policy = PrincipalPolicy {
-        auth: state.auth.clone(),
-        principal,
-    };
-    let cache = DatabaseLookupCache {
-        db: state.storage.jobs.clone(),
-        ttl: Duration::from_secs(u64::from(request.cache_ttl_hours.max(1)) * 3600),
-    };
-    let hooks = IdentifyHooks {
-        access: &policy,
-        quota: &policy,
-        cache: Some(&cache),
-        progress,
-    };
-    recozik_core::identify(&state.services, request, &hooks).await
+    state
+        .jobs
+        .identifier()
+        .identify_as(principal, request, progress)
+        .await
 }
 
 #[cfg(test)]
@@ -143,15 +53,20 @@ mod tests {
     }
 
     #[test]
-    fn cache_ages_beyond_ten_years_are_refused() {
-        let mut options = IdentifyOptions {
-            cache_ttl_hours: Some(MAX_CACHE_TTL_HOURS),
+    fn audd_needs_a_token_whatever_the_option() {
+        let mut settings = Settings::default();
+        let options = IdentifyOptions {
+            enable_audd: Some(true),
             ..IdentifyOptions::default()
         };
-        assert!(options.validate().is_ok());
-        options.cache_ttl_hours = Some(u32::MAX);
-        assert!(options.validate().is_err());
-        options.cache_ttl_hours = Some(0);
-        assert!(options.validate().is_ok());
+        assert!(
+            !build_request(&settings, "/x.mp3".into(), &options)
+                .audd
+                .enabled
+        );
+        settings.audd_token = Some("tok".to_owned());
+        let request = build_request(&settings, "/x.mp3".into(), &IdentifyOptions::default());
+        assert!(request.audd.enabled);
+        assert!(request.musicbrainz.enabled);
     }
 }

@@ -42,6 +42,8 @@ pub struct Inner {
     pub upload_limits: crate::jobs::limits::InFlightUploads,
     /// Job WebSockets open on this instance (per-user cap).
     pub open_sockets: crate::jobs::limits::OpenSockets,
+    /// What the job runtime runs with (built from the settings; see [`crate::jobs`]).
+    pub jobs: recozik_jobs::JobContext,
 }
 
 impl std::ops::Deref for AppState {
@@ -142,6 +144,13 @@ impl AppState {
             .map_err(|error| StartupError::Services(error.to_string()))?;
         let token_cache =
             crate::token_cache::TokenCache::new(Duration::from_secs(settings.token_cache_seconds));
+        let jobs = recozik_jobs::JobContext::new(
+            crate::jobs::jobs_config(&settings),
+            storage.clone(),
+            auth.clone(),
+            services.clone(),
+            recozik_jobs::kinds::registry(),
+        );
         Ok(Self {
             inner: Arc::new(Inner {
                 settings,
@@ -152,6 +161,7 @@ impl AppState {
                 token_cache,
                 upload_limits: crate::jobs::limits::InFlightUploads::default(),
                 open_sockets: crate::jobs::limits::OpenSockets::default(),
+                jobs,
             }),
         })
     }
