@@ -28,7 +28,7 @@ pub const LEGACY_KIND: &str = "identify_upload";
 /// How a job's work failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JobFailure {
-    /// A text for the job's owner: "Error: <text>" is added to its messages, and the job fails
+    /// A text for the job's owner: "Error: `text`" is added to its messages, and the job fails
     /// with it.
     #[error("{0}")]
     Client(String),
