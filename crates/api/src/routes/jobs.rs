@@ -2,7 +2,8 @@
 //! `GET /jobs/{job_id}`, `DELETE /jobs/{job_id}`, `GET /ws/jobs/{job_id}`.
 //!
 //! The handlers read the request, call [`crate::jobs`] and render its answer; the job logic
-//! (queueing, access rule, cancel, workers) lives there.
+//! (queueing, access rule, cancel) lives there, and the runtime that runs the jobs is
+//! [`recozik_jobs`].
 
 use std::time::{Duration, Instant};
 
