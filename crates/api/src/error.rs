@@ -10,6 +10,8 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde::Serialize;
 
+use crate::codes;
+
 /// One entry of a 422 response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ValidationIssue {
@@ -104,7 +106,7 @@ impl ApiError {
     pub fn validation(issues: Vec<ValidationIssue>) -> Self {
         Self {
             status: StatusCode::UNPROCESSABLE_ENTITY,
-            code: "validation_error",
+            code: codes::VALIDATION_ERROR,
             detail: Detail::Validation(issues),
             retry_after_seconds: None,
         }
@@ -115,7 +117,7 @@ impl ApiError {
         tracing::error!(%cause, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
+            codes::INTERNAL_ERROR,
             "Internal Server Error",
         )
     }
@@ -127,7 +129,7 @@ impl ApiError {
             retry_after_seconds: Some(5),
             ..Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
+                codes::UNAVAILABLE,
                 "Service temporarily unavailable",
             )
         }
@@ -206,12 +208,12 @@ pub fn json_error(
     let api = match &error {
         E::ContentType => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            codes::UNSUPPORTED_MEDIA_TYPE,
             "Expected a JSON body (Content-Type: application/json)",
         ),
         E::Overflow { .. } | E::OverflowKnownLength { .. } => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            codes::PAYLOAD_TOO_LARGE,
             "Request body too large",
         ),
         E::Deserialize(inner) if inner.is_data() => {
@@ -270,7 +272,7 @@ pub fn query_error(
 
 /// Unknown routes.
 pub async fn not_found() -> HttpResponse {
-    ApiError::not_found("not_found", "Not Found").error_response()
+    ApiError::not_found(codes::NOT_FOUND, "Not Found").error_response()
 }
 
 /// Known routes called with a method they do not serve. `allow` lists the methods the route
@@ -278,7 +280,7 @@ pub async fn not_found() -> HttpResponse {
 pub fn method_not_allowed(allow: &HeaderValue) -> HttpResponse {
     let mut response = ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        codes::METHOD_NOT_ALLOWED,
         "Method Not Allowed",
     )
     .error_response();
@@ -336,16 +338,16 @@ impl From<crate::jobs::limits::UploadLimitError> for ApiError {
         use crate::jobs::limits::UploadLimitError as E;
         match error {
             E::TooManyQueuedJobs { .. } => {
-                Self::too_many_requests("too_many_queued_jobs", error.to_string(), 30)
+                Self::too_many_requests(codes::TOO_MANY_QUEUED_JOBS, error.to_string(), 30)
             }
             E::PendingUploadsTooLarge { .. } => Self::new(
                 StatusCode::INSUFFICIENT_STORAGE,
-                "pending_uploads_too_large",
+                codes::PENDING_UPLOADS_TOO_LARGE,
                 error.to_string(),
             ),
             E::InsufficientStorage => Self::new(
                 StatusCode::INSUFFICIENT_STORAGE,
-                "insufficient_storage",
+                codes::INSUFFICIENT_STORAGE,
                 error.to_string(),
             ),
             E::Storage(storage) => storage.into(),
@@ -382,11 +384,11 @@ impl From<recozik_core::IdentifyError> for ApiError {
     fn from(error: recozik_core::IdentifyError) -> Self {
         use recozik_core::IdentifyError as E;
         match &error {
-            E::Denied { message, .. } => Self::forbidden("feature_denied", message.clone()),
+            E::Denied { message, .. } => Self::forbidden(codes::FEATURE_DENIED, message.clone()),
             E::QuotaExceeded {
                 message, resets_at, ..
             } => Self::too_many_requests(
-                "quota_exceeded",
+                codes::QUOTA_EXCEEDED,
                 message.clone(),
                 resets_at.map_or(3600, seconds_until),
             ),
@@ -402,15 +404,17 @@ impl From<recozik_core::media::MediaPathError> for ApiError {
     fn from(error: recozik_core::media::MediaPathError) -> Self {
         use recozik_core::media::MediaPathError as E;
         match error {
-            E::NotFound => Self::not_found("audio_not_found", error.to_string()),
+            E::NotFound => Self::not_found(codes::AUDIO_NOT_FOUND, error.to_string()),
             E::RootUnavailable => Self::internal(&error),
-            E::Missing => Self::bad_request("missing_audio_path", error.to_string()),
-            E::Traversal => Self::bad_request("path_traversal", error.to_string()),
-            E::OutsideRoot => Self::bad_request("path_outside_root", error.to_string()),
-            E::NotAFile => Self::bad_request("not_a_file", error.to_string()),
-            E::SymbolicLink => Self::bad_request("symbolic_link", error.to_string()),
-            E::Reserved => Self::bad_request("path_reserved", error.to_string()),
-            E::Extension { .. } => Self::bad_request("extension_not_allowed", error.to_string()),
+            E::Missing => Self::bad_request(codes::MISSING_AUDIO_PATH, error.to_string()),
+            E::Traversal => Self::bad_request(codes::PATH_TRAVERSAL, error.to_string()),
+            E::OutsideRoot => Self::bad_request(codes::PATH_OUTSIDE_ROOT, error.to_string()),
+            E::NotAFile => Self::bad_request(codes::NOT_A_FILE, error.to_string()),
+            E::SymbolicLink => Self::bad_request(codes::SYMBOLIC_LINK, error.to_string()),
+            E::Reserved => Self::bad_request(codes::PATH_RESERVED, error.to_string()),
+            E::Extension { .. } => {
+                Self::bad_request(codes::EXTENSION_NOT_ALLOWED, error.to_string())
+            }
         }
     }
 }

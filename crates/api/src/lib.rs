@@ -29,6 +29,7 @@
 //! ```
 
 pub mod adapters;
+pub mod codes;
 pub mod error;
 pub mod extract;
 pub mod jobs;

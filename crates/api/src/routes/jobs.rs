@@ -19,6 +19,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::endpoint;
+use crate::codes;
 use crate::error::{ApiError, ValidationIssue};
 use crate::extract::{self, blocking};
 use crate::jobs::limits::{DiskFloor, SocketSlot, UploadBudget};
@@ -55,7 +56,7 @@ const FORM_OVERHEAD: u64 = 1024 * 1024;
 fn too_large() -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
-        "upload_too_large",
+        codes::UPLOAD_TOO_LARGE,
         "Upload exceeds configured size limit",
     )
 }
@@ -76,7 +77,10 @@ fn multipart_error(error: MultipartError) -> ApiError {
         | MultipartError::BoundaryMissing => missing_file(),
         other => {
             tracing::debug!(error = %other, "malformed multipart upload");
-            ApiError::bad_request("invalid_multipart", "Malformed multipart/form-data body")
+            ApiError::bad_request(
+                codes::INVALID_MULTIPART,
+                "Malformed multipart/form-data body",
+            )
         }
     }
 }
@@ -121,7 +125,7 @@ async fn read_small_field(field: &mut Field) -> Result<String, ApiError> {
         if data.len() + chunk.len() > FIELD_LIMIT {
             return Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "field_too_large",
+                codes::FIELD_TOO_LARGE,
                 "Form field too large",
             ));
         }
@@ -202,14 +206,14 @@ async fn receive_file(
     {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            codes::UNSUPPORTED_MEDIA_TYPE,
             "Expected audio/* upload",
         ));
     }
     let Some(cap) = state.settings.max_upload_bytes() else {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "uploads_disabled",
+            codes::UPLOADS_DISABLED,
             format!(
                 "File uploads are disabled (max_upload_mb={})",
                 state.settings.max_upload_mb
@@ -236,7 +240,7 @@ async fn receive_file(
     .await?;
     let upload = save_file(field, upload, cap, budget, &DiskFloor::new(state)).await?;
     if upload.written() == 0 {
-        return Err(ApiError::bad_request("empty_upload", "Empty upload"));
+        return Err(ApiError::bad_request(codes::EMPTY_UPLOAD, "Empty upload"));
     }
     Ok((job_id, upload))
 }
@@ -275,7 +279,7 @@ async fn upload(
         if name == "file" {
             if file.is_some() {
                 return Err(ApiError::validation(vec![ValidationIssue::new(
-                    "too_many_files",
+                    codes::TOO_MANY_FILES,
                     &["body", "file"],
                     "Send a single file",
                 )]));
@@ -285,7 +289,7 @@ async fn upload(
             fields += 1;
             if fields > MAX_FIELDS {
                 return Err(ApiError::bad_request(
-                    "too_many_fields",
+                    codes::TOO_MANY_FIELDS,
                     "Too many form fields",
                 ));
             }
@@ -359,11 +363,11 @@ async fn list(
 }
 
 fn job_not_found() -> ApiError {
-    ApiError::not_found("job_not_found", "Job not found")
+    ApiError::not_found(codes::JOB_NOT_FOUND, "Job not found")
 }
 
 fn access_denied() -> ApiError {
-    ApiError::forbidden("access_denied", "Access denied")
+    ApiError::forbidden(codes::ACCESS_DENIED, "Access denied")
 }
 
 /// The job, if `principal` may see it.
@@ -407,7 +411,7 @@ async fn cancel(
         CancelOutcome::Cancelled(job) => Ok(HttpResponse::Ok().json(view::job_detail(&job))),
         CancelOutcome::AlreadyFinished(job) => Err(ApiError::new(
             StatusCode::CONFLICT,
-            "job_finished",
+            codes::JOB_FINISHED,
             format!("Job already finished (status: {})", job.status),
         )),
         CancelOutcome::NotFound => Err(job_not_found()),
@@ -492,7 +496,7 @@ async fn authorize_socket(
 
 fn too_many_websockets(state: &AppState) -> ApiError {
     ApiError::too_many_requests(
-        "too_many_websockets",
+        codes::TOO_MANY_WEBSOCKETS,
         format!(
             "Too many open job WebSockets: at most {} per user",
             state.settings.max_websockets_per_user
@@ -513,7 +517,10 @@ async fn websocket(
     // when the 101 response below is returned.
     extract::rate_limit(&request, &state, LimitClass::Api)?;
     let (response, session, messages) = actix_ws::handle(&request, body).map_err(|_| {
-        ApiError::bad_request("websocket_required", "Expected a WebSocket upgrade request")
+        ApiError::bad_request(
+            codes::WEBSOCKET_REQUIRED,
+            "Expected a WebSocket upgrade request",
+        )
     })?;
     let (authorized, slot) = match extract::resolve(&request, &state).await {
         Ok(principal) => {
