@@ -11,6 +11,19 @@ use crate::util;
 /// Crates that must not appear below a given workspace crate (DESIGN.md's dependency rules).
 const FORBIDDEN_DEPENDENCIES: &[(&str, &[&str])] = &[
     (
+        "recozik_permissions",
+        &[
+            "recozik_core",
+            "recozik_storage",
+            "recozik_auth",
+            "recozik_jobs",
+            "recozik_api",
+            "ffmpeg-next",
+            "diesel",
+            "actix-web",
+        ],
+    ),
+    (
         "recozik_core",
         &[
             "recozik_storage",

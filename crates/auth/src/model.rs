@@ -7,10 +7,6 @@
 //! so: `"allowed_features": []` means "all features", not "none".
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Serialize};
 
 use crate::error::ValidationError;
 
@@ -21,133 +17,16 @@ pub const READONLY_ROLE: &str = "readonly";
 /// The default role of registered users (no meaning of its own).
 pub const USER_ROLE: &str = "user";
 
-/// A capability a principal may be allowed to use. Wire names are snake_case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Feature {
-    /// `identify`
-    Identify,
-    /// `identify_batch`
-    IdentifyBatch,
-    /// `rename`
-    Rename,
-    /// `audd`
-    Audd,
-    /// `musicbrainz_enrich`
-    MusicbrainzEnrich,
-}
+pub use recozik_permissions::{Feature, QuotaScope};
 
-impl Feature {
-    /// Every feature, in enum (upstream declaration) order.
-    pub const ALL: [Feature; 5] = [
-        Feature::Identify,
-        Feature::IdentifyBatch,
-        Feature::Rename,
-        Feature::Audd,
-        Feature::MusicbrainzEnrich,
-    ];
-
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Identify => "identify",
-            Self::IdentifyBatch => "identify_batch",
-            Self::Rename => "rename",
-            Self::Audd => "audd",
-            Self::MusicbrainzEnrich => "musicbrainz_enrich",
+impl From<recozik_permissions::UnknownName> for ValidationError {
+    fn from(unknown: recozik_permissions::UnknownName) -> Self {
+        if unknown.kind == "feature" {
+            Self::UnknownFeature(unknown.name)
+        } else {
+            Self::UnknownQuotaScope(unknown.name)
         }
     }
-
-    /// `audd, identify, identify_batch, musicbrainz_enrich, rename` (sorted, as upstream).
-    pub fn valid_options() -> String {
-        let mut names: Vec<&str> = Self::ALL.iter().map(|f| f.as_str()).collect();
-        names.sort_unstable();
-        names.join(", ")
-    }
-}
-
-impl fmt::Display for Feature {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Feature {
-    type Err = ValidationError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|f| f.as_str() == s)
-            .ok_or_else(|| ValidationError::UnknownFeature(s.to_owned()))
-    }
-}
-
-/// A metered use of an external service. Wire names are snake_case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum QuotaScope {
-    /// `acoustid_lookup`
-    AcoustidLookup,
-    /// `audd_standard_lookup`
-    AuddStandardLookup,
-    /// `audd_enterprise_lookup`
-    AuddEnterpriseLookup,
-    /// `musicbrainz_enrich`
-    MusicbrainzEnrich,
-}
-
-impl QuotaScope {
-    /// Every scope, in declaration order.
-    pub const ALL: [QuotaScope; 4] = [
-        QuotaScope::AcoustidLookup,
-        QuotaScope::AuddStandardLookup,
-        QuotaScope::AuddEnterpriseLookup,
-        QuotaScope::MusicbrainzEnrich,
-    ];
-
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::AcoustidLookup => "acoustid_lookup",
-            Self::AuddStandardLookup => "audd_standard_lookup",
-            Self::AuddEnterpriseLookup => "audd_enterprise_lookup",
-            Self::MusicbrainzEnrich => "musicbrainz_enrich",
-        }
-    }
-
-    /// The scope names, sorted and comma-separated.
-    pub fn valid_options() -> String {
-        let mut names: Vec<&str> = Self::ALL.iter().map(|s| s.as_str()).collect();
-        names.sort_unstable();
-        names.join(", ")
-    }
-}
-
-impl fmt::Display for QuotaScope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for QuotaScope {
-    type Err = ValidationError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|q| q.as_str() == s)
-            .ok_or_else(|| ValidationError::UnknownQuotaScope(s.to_owned()))
-    }
-}
-
-impl QuotaScope {
-    /// The scopes of AudD, a paid service with two endpoints. They are metered together: see
-    /// [`meter_audd_scopes_together`].
-    pub const AUDD: [QuotaScope; 2] = [
-        QuotaScope::AuddStandardLookup,
-        QuotaScope::AuddEnterpriseLookup,
-    ];
 }
 
 /// A principal limited on one AudD scope is closed (limit 0) on the other unless that one has

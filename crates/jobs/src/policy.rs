@@ -17,14 +17,6 @@ pub struct PrincipalPolicy {
     pub principal: Principal,
 }
 
-fn auth_feature(feature: Feature) -> Option<recozik_auth::Feature> {
-    feature.as_str().parse().ok()
-}
-
-fn auth_scope(scope: QuotaScope) -> Option<recozik_auth::QuotaScope> {
-    scope.as_str().parse().ok()
-}
-
 fn unavailable(error: &dyn std::fmt::Display) -> PolicyError {
     tracing::error!(%error, "policy backend failed");
     PolicyError::Unavailable {
@@ -35,9 +27,11 @@ fn unavailable(error: &dyn std::fmt::Display) -> PolicyError {
 #[async_trait]
 impl AccessPolicy for PrincipalPolicy {
     async fn ensure_feature(&self, feature: Feature) -> Result<(), PolicyError> {
-        match auth_feature(feature) {
-            Some(wanted) if self.principal.allows(wanted) => Ok(()),
-            _ => Err(PolicyError::denied(feature)),
+        // Core and auth share one `Feature` type (recozik_permissions): no name bridge.
+        if self.principal.allows(feature) {
+            Ok(())
+        } else {
+            Err(PolicyError::denied(feature))
         }
     }
 }
@@ -45,14 +39,11 @@ impl AccessPolicy for PrincipalPolicy {
 #[async_trait]
 impl QuotaPolicy for PrincipalPolicy {
     async fn consume(&self, scope: QuotaScope, cost: u32) -> Result<(), PolicyError> {
-        // A scope auth does not know is refused, never let through unmetered: every paid call
-        // must be counted.
-        let Some(auth_scope) = auth_scope(scope) else {
-            return Err(unavailable(&format!("no auth quota scope for {scope}")));
-        };
+        // Core and auth share one `QuotaScope` type, so every scope the pipeline spends is one
+        // auth meters.
         let (auth, principal) = (self.auth.clone(), self.principal.clone());
         let outcome =
-            tokio::task::spawn_blocking(move || auth.consume_quota(&principal, auth_scope, cost))
+            tokio::task::spawn_blocking(move || auth.consume_quota(&principal, scope, cost))
                 .await
                 .map_err(|error| unavailable(&error))?;
         match outcome {
@@ -73,12 +64,8 @@ impl QuotaPolicy for PrincipalPolicy {
     }
 
     async fn refund(&self, scope: QuotaScope, cost: u32) {
-        let Some(auth_scope) = auth_scope(scope) else {
-            return;
-        };
         let (auth, principal) = (self.auth.clone(), self.principal.clone());
-        match tokio::task::spawn_blocking(move || auth.refund_quota(&principal, auth_scope, cost))
-            .await
+        match tokio::task::spawn_blocking(move || auth.refund_quota(&principal, scope, cost)).await
         {
             Ok(Ok(_)) => {}
             Ok(Err(error)) => tracing::warn!(%error, "quota refund failed"),
@@ -133,20 +120,5 @@ impl LookupCache for DatabaseLookupCache {
         .await
         .map_err(|error| CacheError(error.to_string()))?
         .map_err(|error| CacheError(error.to_string()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_core_feature_and_quota_scope_has_an_auth_counterpart() {
-        for feature in Feature::ALL {
-            assert!(auth_feature(feature).is_some(), "{feature}");
-        }
-        for scope in QuotaScope::ALL {
-            assert!(auth_scope(scope).is_some(), "{scope}");
-        }
     }
 }
