@@ -19,8 +19,9 @@
 //!   with per-job sequence numbers and published in process (`tokio::sync::broadcast`) and, on
 //!   PostgreSQL, across processes (`LISTEN/NOTIFY`) — see [`JobSubscription`].
 //!
-//! * [`testing`]: scratch databases (a temporary SQLite folder, or a fresh PostgreSQL database
-//!   dropped afterwards) for the tests of this crate and of the crates built on it.
+//! * `testing` (feature `testing`, enabled by the tests only): scratch databases (a temporary
+//!   SQLite folder, or a fresh PostgreSQL database dropped afterwards) for the tests of this crate
+//!   and of the crates built on it.
 //!
 //! All timestamps are UTC (`DateTime<Utc>` in the API). Ownership is by immutable user id.
 //! Errors are [`StorageError`]; "not found" is an `Option`, never a swallowed error.
@@ -47,6 +48,7 @@ pub mod cache;
 pub mod jobs;
 pub mod quota;
 pub mod sessions;
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod tokens;
 pub mod users;
