@@ -202,6 +202,40 @@ pub fn check_csrf(cookie: Option<&str>, header: Option<&str>) -> Result<(), Auth
     }
 }
 
+/// Whether a cookie-authenticated WebSocket handshake comes from an allowed page: its
+/// `Origin` (the raw header value) is one of `cors_origins` or names `host`, the request's own
+/// `Host`. A handshake without `Origin` comes from a non-browser client (browsers always send
+/// it), which cross-site hijacking cannot use; an `Origin` that is not visible ASCII is refused.
+/// WebSockets get no CSRF header, so this is their cross-site check.
+pub fn websocket_origin_allowed(
+    origin: Option<&[u8]>,
+    host: Option<&str>,
+    cors_origins: &[String],
+) -> bool {
+    let Some(origin) = origin else {
+        return true;
+    };
+    // Visible ASCII or tab, as HTTP header text.
+    if !origin
+        .iter()
+        .all(|byte| *byte == b'\t' || (0x20..0x7f).contains(byte))
+    {
+        return false;
+    }
+    let Ok(origin) = std::str::from_utf8(origin) else {
+        return false;
+    };
+    let origin = origin.trim().trim_end_matches('/');
+    if cors_origins
+        .iter()
+        .any(|allowed| allowed.eq_ignore_ascii_case(origin))
+    {
+        return true;
+    }
+    let authority = origin.split_once("://").map(|(_, rest)| rest);
+    matches!((authority, host), (Some(a), Some(h)) if !a.is_empty() && a.eq_ignore_ascii_case(h.trim()))
+}
+
 /// The credentials a request carries, as the HTTP layer extracted them. Empty strings count
 /// as absent.
 #[derive(Debug, Clone, Copy, Default)]
@@ -303,6 +337,31 @@ pub fn clear_cookies(now: chrono::DateTime<chrono::Utc>) -> Vec<CookieSpec> {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn websocket_origins_are_the_cors_list_or_the_own_host() {
+        let cors = vec!["https://app.example".to_owned()];
+        let allowed = |origin: Option<&str>, host: Option<&str>| {
+            websocket_origin_allowed(origin.map(str::as_bytes), host, &cors)
+        };
+        assert!(allowed(None, None), "no Origin: not a browser");
+        assert!(allowed(Some("https://APP.example/"), None));
+        assert!(allowed(
+            Some("http://api.local:8000"),
+            Some("api.local:8000")
+        ));
+        assert!(!allowed(
+            Some("https://evil.example"),
+            Some("api.local:8000")
+        ));
+        assert!(!allowed(Some("null"), Some("api.local")));
+        assert!(!allowed(Some("https://"), Some("")));
+        assert!(!websocket_origin_allowed(
+            Some("https://app.example\u{e9}".as_bytes()),
+            None,
+            &cors
+        ));
+    }
 
     #[test]
     fn csrf_requires_both_non_empty_and_equal() {
