@@ -24,7 +24,7 @@ use recozik_auth::{
 use recozik_storage::users::{self, NewUser, QuotaLimits, User};
 use recozik_storage::{sessions, tokens};
 
-use common::{backends, settings};
+use common::{on_each_backend, settings};
 
 const PASSWORD: &str = "TestPassword1!";
 
@@ -90,7 +90,7 @@ fn limits(pairs: &[(&str, Option<i64>)]) -> QuotaLimits {
 
 #[test]
 fn login_issues_digested_session_and_principal_carries_display_name_and_email() {
-    for t in backends("login_session") {
+    on_each_backend("login_session", |t| {
         let (auth, _clock) = t.auth(settings());
         let alice = make_user(&auth, "alice", &["user"], &["identify"]);
         let issued = auth.login("alice", PASSWORD, false).unwrap();
@@ -124,12 +124,12 @@ fn login_issues_digested_session_and_principal_carries_display_name_and_email() 
         assert_eq!(p.display_name.as_deref(), Some("alice display"));
         assert_eq!(p.allowed_features, vec![Feature::Identify]);
         assert!(matches!(p.method, AuthMethod::Session { .. }));
-    }
+    });
 }
 
 #[test]
 fn cookies_follow_the_spec_in_dev_and_production() {
-    for t in backends("cookies") {
+    on_each_backend("cookies", |t| {
         let (auth, _clock) = t.auth(settings());
         make_user(&auth, "bob", &[], &[]);
         let issued = auth.login("bob", PASSWORD, true).unwrap();
@@ -157,12 +157,12 @@ fn cookies_follow_the_spec_in_dev_and_production() {
             assert_eq!(c.same_site, SameSite::Strict);
         }
         assert_eq!(auth.clear_cookies().len(), 6);
-    }
+    });
 }
 
 #[test]
 fn login_failures_unknown_user_and_wrong_password_look_the_same() {
-    for t in backends("login_failures") {
+    on_each_backend("login_failures", |t| {
         let (auth, _clock) = t.auth(settings());
         make_user(&auth, "carol", &[], &[]);
         let wrong = auth.login("carol", "WrongPassword1!", false).unwrap_err();
@@ -174,7 +174,7 @@ fn login_failures_unknown_user_and_wrong_password_look_the_same() {
         assert_eq!(wrong.kind(), ErrorKind::Unauthenticated);
         // Case-sensitive usernames.
         assert!(auth.login("Carol", PASSWORD, false).is_err());
-    }
+    });
 }
 
 #[test]
@@ -214,7 +214,7 @@ fn unknown_user_costs_as_much_as_a_wrong_password() {
 
 #[test]
 fn deactivated_users_are_refused_at_login_sessions_and_tokens() {
-    for t in backends("deactivated") {
+    on_each_backend("deactivated", |t| {
         let (auth, _clock) = t.auth(settings());
         make_user(&auth, "admin", &["admin"], &[]);
         let eve = make_user(&auth, "eve", &["user"], &[]);
@@ -254,12 +254,12 @@ fn deactivated_users_are_refused_at_login_sessions_and_tokens() {
             auth.refresh(Some(&issued.refresh_token)),
             Err(AuthError::UserDisabled | AuthError::InvalidRefreshToken)
         ));
-    }
+    });
 }
 
 #[test]
 fn deactivation_through_update_user_purges_sessions() {
-    for t in backends("deactivate_update") {
+    on_each_backend("deactivate_update", |t| {
         let (auth, _clock) = t.auth(settings());
         make_user(&auth, "root", &["admin"], &[]);
         let frank = make_user(&auth, "frank", &["user"], &[]);
@@ -277,12 +277,12 @@ fn deactivation_through_update_user_purges_sessions() {
             auth.resolve_principal(&get(Some(&issued.access_token), None)),
             Err(AuthError::MissingAuth)
         ));
-    }
+    });
 }
 
 #[test]
 fn resolution_order_session_first_then_token_with_upstream_texts() {
-    for t in backends("resolution_order") {
+    on_each_backend("resolution_order", |t| {
         let (auth, _clock) = t.auth(settings());
         let admin = make_user(&auth, "admin", &["admin"], &[]);
         let grace = make_user(&auth, "grace", &["user"], &[]);
@@ -316,12 +316,12 @@ fn resolution_order_session_first_then_token_with_upstream_texts() {
             .unwrap_err();
         assert_eq!(err.to_string(), "Invalid API token");
         assert_eq!(err.code(), "invalid_token");
-    }
+    });
 }
 
 #[test]
 fn csrf_is_required_for_unsafe_cookie_requests_only() {
-    for t in backends("csrf") {
+    on_each_backend("csrf", |t| {
         let (auth, _clock) = t.auth(settings());
         let admin = make_user(&auth, "admin", &["admin"], &[]);
         let token = token_for(&auth, admin.id, &["admin"], &[]);
@@ -360,12 +360,12 @@ fn csrf_is_required_for_unsafe_cookie_requests_only() {
             ..CredentialSource::default()
         };
         assert!(auth.resolve_principal(&src).is_ok());
-    }
+    });
 }
 
 #[test]
 fn session_only_endpoints_check_csrf_first_ignore_tokens_then_roles() {
-    for t in backends("session_only") {
+    on_each_backend("session_only", |t| {
         let (auth, _clock) = t.auth(settings());
         let admin = make_user(&auth, "admin", &["admin"], &[]);
         make_user(&auth, "reader", &["readonly"], &[]);
@@ -418,12 +418,12 @@ fn session_only_endpoints_check_csrf_first_ignore_tokens_then_roles() {
         };
         let p = require_session_admin(auth.resolve_session_only(&src).unwrap()).unwrap();
         assert_eq!(p.username, "admin");
-    }
+    });
 }
 
 #[test]
 fn access_expires_after_one_hour_and_refresh_rotates() {
-    for t in backends("refresh_rotates") {
+    on_each_backend("refresh_rotates", |t| {
         let (auth, clock) = t.auth(settings());
         make_user(&auth, "henry", &["user"], &[]);
         let first = auth.login("henry", PASSWORD, false).unwrap();
@@ -467,12 +467,12 @@ fn access_expires_after_one_hour_and_refresh_rotates() {
             auth.refresh(Some("unknown")).unwrap_err().to_string(),
             "Invalid refresh token"
         );
-    }
+    });
 }
 
 #[test]
 fn replayed_refresh_secret_revokes_the_whole_family() {
-    for t in backends("refresh_replay") {
+    on_each_backend("refresh_replay", |t| {
         let (auth, clock) = t.auth(settings());
         make_user(&auth, "ivy", &["user"], &[]);
         let first = auth.login("ivy", PASSWORD, false).unwrap();
@@ -501,12 +501,12 @@ fn replayed_refresh_secret_revokes_the_whole_family() {
                 .unwrap()
                 .is_some()
         );
-    }
+    });
 }
 
 #[test]
 fn a_replay_right_after_the_rotation_also_revokes_the_family() {
-    for t in backends("refresh_replay_at_once") {
+    on_each_backend("refresh_replay_at_once", |t| {
         let (auth, _clock) = t.auth(settings());
         make_user(&auth, "ike", &["user"], &[]);
         let stolen = auth.login("ike", PASSWORD, false).unwrap();
@@ -529,12 +529,12 @@ fn a_replay_right_after_the_rotation_also_revokes_the_family() {
             auth.refresh(Some(&thief.refresh_token)),
             Err(AuthError::InvalidRefreshToken)
         ));
-    }
+    });
 }
 
 #[test]
 fn parallel_refresh_of_one_session_has_one_winner_and_the_replays_revoke_it() {
-    for t in backends("parallel_refresh") {
+    on_each_backend("parallel_refresh", |t| {
         let (auth, _clock) = t.auth(settings());
         make_user(&auth, "jack", &["user"], &[]);
         let first = auth.login("jack", PASSWORD, false).unwrap();
@@ -580,12 +580,12 @@ fn parallel_refresh_of_one_session_has_one_winner_and_the_replays_revoke_it() {
             "{}",
             t.label()
         );
-    }
+    });
 }
 
 #[test]
 fn refresh_expiry_and_absolute_session_age() {
-    for t in backends("refresh_expiry") {
+    on_each_backend("refresh_expiry", |t| {
         let (auth, clock) = t.auth(settings());
         make_user(&auth, "kim", &["user"], &[]);
         let s = auth.login("kim", PASSWORD, false).unwrap();
@@ -617,12 +617,12 @@ fn refresh_expiry_and_absolute_session_age() {
             auth2.refresh(Some(&s.refresh_token)),
             Err(AuthError::RefreshExpired)
         ));
-    }
+    });
 }
 
 #[test]
 fn logout_ends_the_family_and_tolerates_missing_cookies() {
-    for t in backends("logout") {
+    on_each_backend("logout", |t| {
         let (auth, _clock) = t.auth(settings());
         make_user(&auth, "lea", &["user"], &[]);
         let a = auth.login("lea", PASSWORD, false).unwrap();
@@ -639,12 +639,12 @@ fn logout_ends_the_family_and_tolerates_missing_cookies() {
         auth.logout(None, Some(&other.refresh_token)).unwrap();
         assert!(auth.resolve_session(&other.access_token).unwrap().is_none());
         assert_eq!(auth.purge_expired_sessions().unwrap(), 0);
-    }
+    });
 }
 
 #[test]
 fn rehash_on_login_when_parameters_change() {
-    for t in backends("rehash") {
+    on_each_backend("rehash", |t| {
         let (auth, _clock) = t.auth(settings());
         let user = make_user(&auth, "max", &["user"], &[]);
         let stronger = AuthSettings {
@@ -664,12 +664,12 @@ fn rehash_on_login_when_parameters_change() {
         assert!(!auth2.hasher().needs_rehash(&stored.password_hash));
         // Both services still accept the password.
         auth.login("max", PASSWORD, false).unwrap();
-    }
+    });
 }
 
 #[test]
 fn change_and_reset_password() {
-    for t in backends("passwords") {
+    on_each_backend("passwords", |t| {
         let (auth, _clock) = t.auth(settings());
         make_user(&auth, "root", &["admin"], &[]);
         let nina = make_user(&auth, "nina", &["user"], &[]);
@@ -706,7 +706,7 @@ fn change_and_reset_password() {
         auth.reset_password(nina.id, "An0ther-Passw0rd").unwrap();
         assert!(auth.resolve_session(&s.access_token).unwrap().is_none());
         auth.login("nina", "An0ther-Passw0rd", false).unwrap();
-    }
+    });
 }
 
 // ------------------------------------------------------------------------------------------
@@ -715,7 +715,7 @@ fn change_and_reset_password() {
 
 #[test]
 fn generated_tokens_are_shown_once_stored_as_digest_listed_with_id_and_hint() {
-    for t in backends("token_generated") {
+    on_each_backend("token_generated", |t| {
         let (auth, _clock) = t.auth(settings());
         let owner = make_user(&auth, "olga", &["user"], &[]);
         let created = auth
@@ -757,12 +757,12 @@ fn generated_tokens_are_shown_once_stored_as_digest_listed_with_id_and_hint() {
         assert_eq!(p.user_id, owner.id);
         assert_eq!(p.allowed_features, vec![Feature::Identify, Feature::Rename]);
         assert_eq!(p.quota_limit(QuotaScope::AcoustidLookup), Some(1));
-    }
+    });
 }
 
 #[test]
 fn chosen_token_values_duplicates_and_production_minimum() {
-    for t in backends("token_chosen") {
+    on_each_backend("token_chosen", |t| {
         let (auth, _clock) = t.auth(settings());
         let owner = make_user(&auth, "pat", &["user"], &[]);
         let req = |value: &str| NewTokenRequest {
@@ -804,12 +804,12 @@ fn chosen_token_values_duplicates_and_production_minimum() {
         let mut gen_req = req("");
         gen_req.token = None;
         auth_prod.create_token(&gen_req).unwrap();
-    }
+    });
 }
 
 #[test]
 fn token_revocation_expiry_and_last_used() {
-    for t in backends("token_lifecycle") {
+    on_each_backend("token_lifecycle", |t| {
         let (auth, clock) = t.auth(settings());
         let owner = make_user(&auth, "quinn", &["user"], &[]);
         let c = auth
@@ -866,12 +866,12 @@ fn token_revocation_expiry_and_last_used() {
         let err = auth.revoke_token(&id).unwrap_err();
         assert_eq!(err.to_string(), "Token not found");
         assert_eq!(err.kind(), ErrorKind::NotFound);
-    }
+    });
 }
 
 #[test]
 fn token_roles_never_exceed_the_owner() {
-    for t in backends("token_roles") {
+    on_each_backend("token_roles", |t| {
         let (auth, _clock) = t.auth(settings());
         let admin = make_user(&auth, "admin", &["admin", "operator"], &[]);
         let user = make_user(&auth, "rita", &["user"], &[]);
@@ -908,12 +908,12 @@ fn token_roles_never_exceed_the_owner() {
         let err = require_admin(&p).unwrap_err();
         assert_eq!(err.to_string(), "Admin only");
         assert_eq!(err.kind(), ErrorKind::Forbidden);
-    }
+    });
 }
 
 #[test]
 fn an_admin_owner_holds_every_role_for_its_tokens() {
-    for t in backends("token_admin_roles") {
+    on_each_backend("token_admin_roles", |t| {
         let (auth, _clock) = t.auth(settings());
         let admin = make_user(&auth, "root", &["admin"], &[]);
         // What the dashboard's token panel sends for an admin's own read-only token.
@@ -933,12 +933,12 @@ fn an_admin_owner_holds_every_role_for_its_tokens() {
             t.label()
         );
         assert!(!p.is_admin(), "a readonly token of an admin is no admin");
-    }
+    });
 }
 
 #[test]
 fn token_features_never_exceed_the_owner() {
-    for t in backends("token_features") {
+    on_each_backend("token_features", |t| {
         let (auth, _clock) = t.auth(settings());
         let owner = make_user(&auth, "fay", &["user"], &["identify", "musicbrainz_enrich"]);
         let request = |features: &[&str]| NewTokenRequest {
@@ -979,12 +979,12 @@ fn token_features_never_exceed_the_owner() {
             })
             .is_ok()
         );
-    }
+    });
 }
 
 #[test]
 fn token_creation_checks_owner_then_features_then_scopes() {
-    for t in backends("token_validation") {
+    on_each_backend("token_validation", |t| {
         let (auth, _clock) = t.auth(settings());
         let owner = make_user(&auth, "sam", &["user"], &[]);
         let mut req = NewTokenRequest {
@@ -1027,12 +1027,12 @@ fn token_creation_checks_owner_then_features_then_scopes() {
             "display_name_required"
         );
         assert!(auth.list_tokens().unwrap().is_empty());
-    }
+    });
 }
 
 #[test]
 fn deleting_a_user_deletes_their_tokens_and_sessions() {
-    for t in backends("delete_user") {
+    on_each_backend("delete_user", |t| {
         let (auth, _clock) = t.auth(settings());
         make_user(&auth, "admin", &["admin"], &[]);
         let tina = make_user(&auth, "tina", &["user"], &[]);
@@ -1056,12 +1056,12 @@ fn deleting_a_user_deletes_their_tokens_and_sessions() {
         // A new user never inherits the id (and so never the tokens).
         let new = make_user(&auth, "tina2", &["user"], &[]);
         assert_ne!(new.id, tina.id, "{}", t.label());
-    }
+    });
 }
 
 #[test]
 fn features_empty_means_all_and_restricted_lists_deny() {
-    for t in backends("features") {
+    on_each_backend("features", |t| {
         let (auth, _clock) = t.auth(settings());
         let u = make_user(&auth, "uma", &["user"], &["bogus_stored_value"]);
         let all = token_for(&auth, u.id, &[], &[]);
@@ -1079,7 +1079,7 @@ fn features_empty_means_all_and_restricted_lists_deny() {
         let s = auth.login("uma", PASSWORD, false).unwrap();
         let p = auth.resolve_session(&s.access_token).unwrap().unwrap();
         assert!(p.allowed_features.is_empty());
-    }
+    });
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1088,7 +1088,7 @@ fn features_empty_means_all_and_restricted_lists_deny() {
 
 #[test]
 fn register_validates_every_field() {
-    for t in backends("register") {
+    on_each_backend("register", |t| {
         let (auth, _clock) = t.auth(settings());
         make_user(&auth, "admin", &["admin"], &[]);
         let good = NewUserRequest {
@@ -1152,12 +1152,12 @@ fn register_validates_every_field() {
         r.email = "erin@example.com".into();
         r.roles = None;
         assert_eq!(auth.register(&r).unwrap().roles, vec!["user"]);
-    }
+    });
 }
 
 #[test]
 fn update_user_validates_and_protects_the_last_admin() {
-    for t in backends("update_user") {
+    on_each_backend("update_user", |t| {
         let (auth, _clock) = t.auth(settings());
         let admin = make_user(&auth, "admin", &["admin"], &[]);
         let bob = make_user(&auth, "bob", &["user"], &[]);
@@ -1248,7 +1248,7 @@ fn update_user_validates_and_protects_the_last_admin() {
         // Listing is bounded.
         assert_eq!(auth.list_users(-5, -5).unwrap().len(), 1);
         assert_eq!(auth.get_user(bob.id).unwrap().username, "bob");
-    }
+    });
 }
 
 /// Two admins removed at the same instant by two requests (demotion, deactivation or
@@ -1291,7 +1291,7 @@ fn racing_admin_removals_never_leave_zero_active_admins() {
         (Removal::Delete, Removal::Demote),
         (Removal::Delete, Removal::Delete),
     ];
-    for t in backends("admin_race") {
+    on_each_backend("admin_race", |t| {
         let (auth, _clock) = t.auth(settings());
         for round in 0..40 {
             let (first_way, second_way) = pairs[round % pairs.len()];
@@ -1328,12 +1328,12 @@ fn racing_admin_removals_never_leave_zero_active_admins() {
                 users::delete(&mut conn, id).unwrap();
             }
         }
-    }
+    });
 }
 
 #[test]
 fn admin_session_listing_and_revocation() {
-    for t in backends("admin_sessions") {
+    on_each_backend("admin_sessions", |t| {
         let (auth, _clock) = t.auth(settings());
         let v = make_user(&auth, "vera", &["user"], &[]);
         let a = auth.login("vera", PASSWORD, false).unwrap();
@@ -1352,7 +1352,7 @@ fn admin_session_listing_and_revocation() {
             auth.revoke_user_sessions(999),
             Err(AuthError::UserNotFound)
         ));
-    }
+    });
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1361,7 +1361,7 @@ fn admin_session_listing_and_revocation() {
 
 #[test]
 fn quota_limits_come_from_token_else_user_and_denials_say_scope_and_reset() {
-    for t in backends("quota_sources") {
+    on_each_backend("quota_sources", |t| {
         let (auth, clock) = t.auth(settings());
         let w = make_user_with(
             &auth,
@@ -1477,12 +1477,12 @@ fn quota_limits_come_from_token_else_user_and_denials_say_scope_and_reset() {
         auth.consume_quota(&p, QuotaScope::AcoustidLookup, 1)
             .unwrap();
         auth.reset_quota(w.id, None).unwrap();
-    }
+    });
 }
 
 #[test]
 fn parallel_quota_consumption_never_exceeds_the_limit() {
-    for t in backends("parallel_quota") {
+    on_each_backend("parallel_quota", |t| {
         let (auth, _clock) = t.auth(settings());
         let u = make_user_with(
             &auth,
@@ -1522,7 +1522,7 @@ fn parallel_quota_consumption_never_exceeds_the_limit() {
                 .0,
             10
         );
-    }
+    });
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1531,7 +1531,7 @@ fn parallel_quota_consumption_never_exceeds_the_limit() {
 
 #[test]
 fn seeding_creates_admin_and_token_and_is_idempotent() {
-    for t in backends("seed_basic") {
+    on_each_backend("seed_basic", |t| {
         let s = AuthSettings {
             admin_token: "test-admin".into(),
             admin_password: "DevPassword1!".into(),
@@ -1570,12 +1570,12 @@ fn seeding_creates_admin_and_token_and_is_idempotent() {
             auth.list_tokens().unwrap()[0].seed.as_deref(),
             Some("admin")
         );
-    }
+    });
 }
 
 #[test]
 fn the_readonly_token_is_metered_on_every_paid_audd_endpoint() {
-    for t in backends("seed_readonly_audd") {
+    on_each_backend("seed_readonly_audd", |t| {
         let s = AuthSettings {
             admin_token: "admin".into(),
             readonly_token: Some("readonly".into()),
@@ -1607,12 +1607,12 @@ fn the_readonly_token_is_metered_on_every_paid_audd_endpoint() {
         let p = auth.resolve_token("readonly").unwrap();
         assert_eq!(p.quota_limit(QuotaScope::AuddEnterpriseLookup), Some(2));
         assert_eq!(p.quota_limit(QuotaScope::AuddStandardLookup), Some(3));
-    }
+    });
 }
 
 #[test]
 fn a_limit_on_one_audd_endpoint_closes_the_other_unless_it_has_its_own() {
-    for t in backends("audd_scopes_together") {
+    on_each_backend("audd_scopes_together", |t| {
         let (auth, _clock) = t.auth(settings());
         // What the dashboard's user editor can set: the standard scope only.
         let limited = make_user_with(
@@ -1659,12 +1659,12 @@ fn a_limit_on_one_audd_endpoint_closes_the_other_unless_it_has_its_own() {
         assert_eq!(p.quota_limit(QuotaScope::AuddStandardLookup), None);
         assert_eq!(p.quota_limit(QuotaScope::AuddEnterpriseLookup), None);
         assert_eq!(p.quota_limit(QuotaScope::MusicbrainzEnrich), None);
-    }
+    });
 }
 
 #[test]
 fn seeding_readonly_user_token_quotas_and_removal() {
-    for t in backends("seed_readonly") {
+    on_each_backend("seed_readonly", |t| {
         let s = AuthSettings {
             admin_token: "admin".into(),
             readonly_token: Some("readonly".into()),
@@ -1703,12 +1703,12 @@ fn seeding_readonly_user_token_quotas_and_removal() {
             Err(AuthError::InvalidToken)
         ));
         assert!(auth.resolve_token("admin").is_ok());
-    }
+    });
 }
 
 #[test]
 fn changing_the_configured_admin_token_retires_the_old_value() {
-    for t in backends("seed_rotate") {
+    on_each_backend("seed_rotate", |t| {
         let (auth, _clock) = t.auth(AuthSettings {
             admin_token: "first-admin-token".into(),
             ..settings()
@@ -1730,12 +1730,12 @@ fn changing_the_configured_admin_token_retires_the_old_value() {
         );
         assert!(auth.resolve_token("second-admin-token").unwrap().is_admin());
         assert_eq!(auth.list_tokens().unwrap().len(), 1);
-    }
+    });
 }
 
 #[test]
 fn seeding_updates_an_existing_token_with_the_admin_value_to_gain_audd() {
-    for t in backends("seed_gains_audd") {
+    on_each_backend("seed_gains_audd", |t| {
         let (auth, _clock) = t.auth(settings());
         let admin = make_user(
             &auth,
@@ -1763,12 +1763,12 @@ fn seeding_updates_an_existing_token_with_the_admin_value_to_gain_audd() {
         assert!(p.allows(Feature::Audd), "{}", t.label());
         assert!(p.allowed_features.contains(&Feature::Audd));
         assert_eq!(auth.list_tokens().unwrap().len(), 1);
-    }
+    });
 }
 
 #[test]
 fn production_seeding_refuses_default_secrets_before_writing() {
-    for t in backends("seed_production") {
+    on_each_backend("seed_production", |t| {
         let db = t.db(2);
         let prod = AuthSettings {
             production_mode: true,
@@ -1789,12 +1789,12 @@ fn production_seeding_refuses_default_secrets_before_writing() {
             ..prod
         };
         seed(&db, &ok).unwrap();
-    }
+    });
 }
 
 #[test]
 fn parallel_seeding_from_threads_creates_one_of_everything() {
-    for t in backends("seed_threads") {
+    on_each_backend("seed_threads", |t| {
         let s = AuthSettings {
             admin_token: "parallel-admin".into(),
             readonly_token: Some("parallel-readonly".into()),
@@ -1827,7 +1827,7 @@ fn parallel_seeding_from_threads_creates_one_of_everything() {
         assert_eq!(auth.list_tokens().unwrap().len(), 2);
         assert!(auth.resolve_token("parallel-admin").unwrap().is_admin());
         assert!(auth.resolve_token("parallel-readonly").is_ok());
-    }
+    });
 }
 
 const CHILD_URL_ENV: &str = "RECOZIK_AUTH_SEED_CHILD_URL";
@@ -1851,7 +1851,7 @@ fn parallel_seeding_from_processes() {
         child_seed(&url);
         return;
     }
-    for t in backends("seed_processes") {
+    on_each_backend("seed_processes", |t| {
         // The database is neither created nor migrated beforehand: the children race on both.
         let exe = std::env::current_exe().unwrap();
         let children: Vec<_> = (0..4)
@@ -1880,5 +1880,5 @@ fn parallel_seeding_from_processes() {
         assert_eq!(auth.list_tokens().unwrap().len(), 2);
         assert!(auth.resolve_token("process-admin").unwrap().is_admin());
         assert!(auth.resolve_token("process-readonly").is_ok());
-    }
+    });
 }

@@ -9,13 +9,13 @@ use recozik_auth::{
     NewTokenRequest, NewUserRequest, RecheckError, SubmittedVia, Submitter, UserPatch,
 };
 
-use common::{backends, settings};
+use common::{on_each_backend, settings};
 
 const PASSWORD: &str = "TestPassword1!";
 
 #[test]
 fn a_submitter_is_rechecked_against_the_auth_database_as_it_is_now() {
-    for backend in backends("recheck_submitter") {
+    on_each_backend("recheck_submitter", |backend| {
         let label = backend.label();
         let (auth, clock) = backend.auth(settings());
         let user = auth
@@ -107,5 +107,5 @@ fn a_submitter_is_rechecked_against_the_auth_database_as_it_is_now() {
         auth.delete_user(user.id).unwrap();
         let refused = auth.recheck_submitter(&by_session);
         assert!(matches!(refused, Err(RecheckError::UserGone)), "{label}");
-    }
+    });
 }

@@ -57,7 +57,7 @@ fn new_token(user_id: i64, digest: &str) -> NewApiToken {
 
 #[test]
 fn users_crud_and_unique_constraints() {
-    for tdb in common::backends("users_crud") {
+    common::on_each_backend("users_crud", |tdb| {
         let db = tdb.auth();
         let conn = &mut db.conn().unwrap();
         let alice = users::create(conn, &new_user("alice")).unwrap();
@@ -104,12 +104,12 @@ fn users_crud_and_unique_constraints() {
             .map(|u| u.username)
             .collect();
         assert_eq!(page, vec!["bob", "carol"]);
-    }
+    });
 }
 
 #[test]
 fn update_user_partially_and_clear_display_name() {
-    for tdb in common::backends("update_user") {
+    common::on_each_backend("update_user", |tdb| {
         let db = tdb.auth();
         let conn = &mut db.conn().unwrap();
         let alice = users::create(conn, &new_user("alice")).unwrap();
@@ -147,12 +147,12 @@ fn update_user_partially_and_clear_display_name() {
         .unwrap();
         // alice is an admin but inactive: only root counts.
         assert_eq!(users::count_active_with_role(conn, "admin").unwrap(), 1);
-    }
+    });
 }
 
 #[test]
 fn user_ids_are_never_reused_and_delete_cascades() {
-    for tdb in common::backends("ids_cascade") {
+    common::on_each_backend("ids_cascade", |tdb| {
         let db = tdb.auth();
         let conn = &mut db.conn().unwrap();
         let a = users::create(conn, &new_user("a")).unwrap();
@@ -192,7 +192,7 @@ fn user_ids_are_never_reused_and_delete_cascades() {
             c.id
         );
         assert!(tokens::list_for_user(conn, c.id).unwrap().is_empty());
-    }
+    });
 }
 
 fn new_admin(name: &str) -> NewUser {
@@ -205,7 +205,7 @@ fn new_admin(name: &str) -> NewUser {
 #[test]
 fn guarded_changes_keep_the_last_active_holder_of_a_role() {
     use recozik_storage::users::GuardedChange;
-    for tdb in common::backends("guarded_role") {
+    common::on_each_backend("guarded_role", |tdb| {
         let db = tdb.auth();
         let conn = &mut db.conn().unwrap();
         let root = users::create(conn, &new_admin("root")).unwrap();
@@ -257,13 +257,13 @@ fn guarded_changes_keep_the_last_active_holder_of_a_role() {
             GuardedChange::LastHolder
         );
         assert_eq!(users::count_active_with_role(conn, "admin").unwrap(), 1);
-    }
+    });
 }
 
 #[test]
 fn two_admins_demoted_at_once_leave_one() {
     use recozik_storage::users::GuardedChange;
-    for tdb in common::backends("guarded_role_race") {
+    common::on_each_backend("guarded_role_race", |tdb| {
         let db = tdb.auth_sized(4);
         for round in 0..30 {
             let ids: Vec<i64> = {
@@ -312,12 +312,12 @@ fn two_admins_demoted_at_once_leave_one() {
                 users::delete(conn, id).unwrap();
             }
         }
-    }
+    });
 }
 
 #[test]
 fn create_if_missing_is_an_upsert() {
-    for tdb in common::backends("create_if_missing") {
+    common::on_each_backend("create_if_missing", |tdb| {
         let db = tdb.auth();
         let conn = &mut db.conn().unwrap();
         let (first, created) = users::create_if_missing(conn, &new_user("admin")).unwrap();
@@ -327,12 +327,12 @@ fn create_if_missing_is_an_upsert() {
         let (second, created) = users::create_if_missing(conn, &again).unwrap();
         assert!(!created);
         assert_eq!(first, second, "the existing row is kept as is");
-    }
+    });
 }
 
 #[test]
 fn timestamps_round_trip_as_utc() {
-    for tdb in common::backends("timestamps") {
+    common::on_each_backend("timestamps", |tdb| {
         let db = tdb.auth();
         let conn = &mut db.conn().unwrap();
         let before = recozik_storage::now();
@@ -357,12 +357,12 @@ fn timestamps_round_trip_as_utc() {
             "{}: microsecond precision, UTC",
             tdb.label()
         );
-    }
+    });
 }
 
 #[test]
 fn sessions_lookup_listing_and_purge() {
-    for tdb in common::backends("sessions_lookup") {
+    common::on_each_backend("sessions_lookup", |tdb| {
         let db = tdb.auth();
         let conn = &mut db.conn().unwrap();
         let u = users::create(conn, &new_user("u")).unwrap();
@@ -413,7 +413,7 @@ fn sessions_lookup_listing_and_purge() {
             sessions::create(conn, &new_session(99_999, "y")),
             Err(StorageError::MissingReference(_))
         ));
-    }
+    });
 }
 
 fn rotation(tag: &str) -> Rotation {
@@ -428,7 +428,7 @@ fn rotation(tag: &str) -> Rotation {
 
 #[test]
 fn session_rotation_detects_replay() {
-    for tdb in common::backends("rotation") {
+    common::on_each_backend("rotation", |tdb| {
         let db = tdb.auth();
         let conn = &mut db.conn().unwrap();
         let u = users::create(conn, &new_user("u")).unwrap();
@@ -482,12 +482,12 @@ fn session_rotation_detects_replay() {
             sessions::rotate(conn, "refresh-e", &rotation("5"), now).unwrap(),
             RotateOutcome::Expired(_)
         ));
-    }
+    });
 }
 
 #[test]
 fn concurrent_rotation_of_one_secret_has_one_winner() {
-    for tdb in common::backends("rotation_race") {
+    common::on_each_backend("rotation_race", |tdb| {
         let db = tdb.auth_sized(8);
         let u = {
             let conn = &mut db.conn().unwrap();
@@ -525,12 +525,12 @@ fn concurrent_rotation_of_one_secret_has_one_winner() {
                 .len(),
             1
         );
-    }
+    });
 }
 
 #[test]
 fn tokens_are_found_by_digest_with_their_owner() {
-    for tdb in common::backends("tokens_lookup") {
+    common::on_each_backend("tokens_lookup", |tdb| {
         let db = tdb.auth();
         let conn = &mut db.conn().unwrap();
         let u = users::create(conn, &new_user("u")).unwrap();
@@ -577,12 +577,12 @@ fn tokens_are_found_by_digest_with_their_owner() {
         assert!(tokens::delete_by_public_id(conn, &created.public_id).unwrap());
         assert!(!tokens::delete_by_public_id(conn, &created.public_id).unwrap());
         assert!(tokens::find_by_digest(conn, "d1").unwrap().is_none());
-    }
+    });
 }
 
 #[test]
 fn token_last_used_is_throttled() {
-    for tdb in common::backends("token_touch") {
+    common::on_each_backend("token_touch", |tdb| {
         let db = tdb.auth();
         let conn = &mut db.conn().unwrap();
         let u = users::create(conn, &new_user("u")).unwrap();
@@ -597,12 +597,12 @@ fn token_last_used_is_throttled() {
             stored.last_used_at.map(|t| t.timestamp_micros()),
             Some((now + TimeDelta::seconds(61)).timestamp_micros())
         );
-    }
+    });
 }
 
 #[test]
 fn seed_tokens_are_replaced_when_the_value_changes() {
-    for tdb in common::backends("seed_tokens") {
+    common::on_each_backend("seed_tokens", |tdb| {
         let db = tdb.auth();
         let conn = &mut db.conn().unwrap();
         let u = users::create(conn, &new_user("admin")).unwrap();
@@ -633,12 +633,12 @@ fn seed_tokens_are_replaced_when_the_value_changes() {
             tokens::upsert_seed(conn, &seed),
             Err(StorageError::Invalid(_))
         ));
-    }
+    });
 }
 
 #[test]
 fn quota_consumes_within_the_limit_and_says_when_it_frees_up() {
-    for tdb in common::backends("quota_basic") {
+    common::on_each_backend("quota_basic", |tdb| {
         let db = tdb.auth();
         let conn = &mut db.conn().unwrap();
         let u = users::create(conn, &new_user("u")).unwrap();
@@ -699,12 +699,12 @@ fn quota_consumes_within_the_limit_and_says_when_it_frees_up() {
         assert_eq!(quota::usage(conn, u.id, scope, later).unwrap().used, 0);
         assert_eq!(quota::reset(conn, v.id, None).unwrap(), 1);
         assert!(quota::purge_expired(conn, later).unwrap() >= 1);
-    }
+    });
 }
 
 #[test]
 fn quota_limit_zero_or_cost_above_limit_never_frees() {
-    for tdb in common::backends("quota_zero") {
+    common::on_each_backend("quota_zero", |tdb| {
         let db = tdb.auth();
         let conn = &mut db.conn().unwrap();
         let u = users::create(conn, &new_user("u")).unwrap();
@@ -726,12 +726,12 @@ fn quota_limit_zero_or_cost_above_limit_never_frees() {
             quota::consume(conn, u.id, "x", 0, 2, now),
             Err(StorageError::Invalid(_))
         ));
-    }
+    });
 }
 
 #[test]
 fn concurrent_quota_consumption_never_overshoots() {
-    for tdb in common::backends("quota_race") {
+    common::on_each_backend("quota_race", |tdb| {
         let db = tdb.auth_sized(8);
         let user_id = users::create(&mut db.conn().unwrap(), &new_user("u"))
             .unwrap()
@@ -765,12 +765,12 @@ fn concurrent_quota_consumption_never_overshoots() {
                 .used,
             50
         );
-    }
+    });
 }
 
 #[test]
 fn quota_refunds_give_back_the_newest_units_only() {
-    for tdb in common::backends("quota_refund") {
+    common::on_each_backend("quota_refund", |tdb| {
         let db = tdb.auth();
         let conn = &mut db.conn().unwrap();
         let u = users::create(conn, &new_user("r")).unwrap();
@@ -816,5 +816,19 @@ fn quota_refunds_give_back_the_newest_units_only() {
             tdb.label()
         );
         assert_eq!(quota::refund(conn, u.id, scope, 0, t0).unwrap(), 0);
-    }
+    });
+}
+
+#[test]
+fn a_failure_on_one_backend_still_runs_the_others_and_names_them() {
+    let expected = common::backends("each_backend_probe").len();
+    let mut ran = Vec::new();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        common::on_each_backend("each_backend_probe", |tdb| {
+            ran.push(tdb.label());
+            panic!("fails on {}", tdb.label());
+        });
+    }));
+    assert!(outcome.is_err(), "the failures must fail the test");
+    assert_eq!(ran.len(), expected, "every backend ran: {ran:?}");
 }

@@ -25,7 +25,7 @@ const LEASE: Duration = Duration::from_secs(30);
 
 #[test]
 fn enqueue_get_and_list_newest_first() {
-    for tdb in common::backends("enqueue_list") {
+    common::on_each_backend("enqueue_list", |tdb| {
         let q = tdb.queue(4);
         let mut ids = Vec::new();
         for i in 0..5 {
@@ -87,12 +87,12 @@ fn enqueue_get_and_list_newest_first() {
             ..NewJob::default()
         };
         assert!(matches!(q.enqueue(&bad), Err(StorageError::Invalid(_))));
-    }
+    });
 }
 
 #[test]
 fn claim_message_complete_persist_ordered_events() {
-    for tdb in common::backends("claim_complete") {
+    common::on_each_backend("claim_complete", |tdb| {
         let q = tdb.queue(4);
         let first = q.enqueue(&job_for(1, "/up/a")).unwrap();
         std::thread::sleep(Duration::from_millis(2));
@@ -159,12 +159,12 @@ fn claim_message_complete_persist_ordered_events() {
             q.complete(&second.id, "w2", "not json"),
             Err(StorageError::Invalid(_))
         ));
-    }
+    });
 }
 
 #[test]
 fn fail_cancel_and_lease_checks() {
-    for tdb in common::backends("fail_cancel") {
+    common::on_each_backend("fail_cancel", |tdb| {
         let q = tdb.queue(4);
         let a = q.enqueue(&job_for(1, "/a")).unwrap();
         q.claim("w1", LEASE).unwrap().unwrap();
@@ -233,12 +233,12 @@ fn fail_cancel_and_lease_checks() {
             CancelOutcome::AlreadyFinished(_)
         ));
         assert_eq!(q.cancel("missing").unwrap(), CancelOutcome::NotFound);
-    }
+    });
 }
 
 #[test]
 fn dead_worker_job_is_reclaimed_and_finished_by_another() {
-    for tdb in common::backends("dead_worker") {
+    common::on_each_backend("dead_worker", |tdb| {
         let q = tdb.queue(4);
         let job = q.enqueue(&job_for(1, "/up/x")).unwrap();
         // Worker A claims with a short lease, then "dies" (never heartbeats).
@@ -283,12 +283,12 @@ fn dead_worker_job_is_reclaimed_and_finished_by_another() {
                 JobStatus::Completed
             ]
         );
-    }
+    });
 }
 
 #[test]
 fn max_attempts_then_fails_with_a_clear_error() {
-    for tdb in common::backends("max_attempts") {
+    common::on_each_backend("max_attempts", |tdb| {
         let q = tdb.queue(4);
         let job = q
             .enqueue(&NewJob {
@@ -317,12 +317,12 @@ fn max_attempts_then_fails_with_a_clear_error() {
         }
         assert!(q.claim("w", LEASE).unwrap().is_none());
         assert_eq!(q.get(&job.id).unwrap().unwrap().status, JobStatus::Failed);
-    }
+    });
 }
 
 #[test]
 fn release_requeues_without_counting_the_attempt() {
-    for tdb in common::backends("release") {
+    common::on_each_backend("release", |tdb| {
         let q = tdb.queue(4);
         let job = q.enqueue(&job_for(1, "/r")).unwrap();
         q.claim("w", LEASE).unwrap().unwrap();
@@ -333,12 +333,12 @@ fn release_requeues_without_counting_the_attempt() {
             Err(StorageError::LeaseLost { .. })
         ));
         assert_eq!(q.claim("w2", LEASE).unwrap().unwrap().attempts, 1);
-    }
+    });
 }
 
 #[test]
 fn purge_removes_old_finished_jobs_and_returns_their_files() {
-    for tdb in common::backends("purge") {
+    common::on_each_backend("purge", |tdb| {
         let q = tdb.queue(4);
         let done = q.enqueue(&job_for(1, "/up/done")).unwrap();
         q.claim("w", LEASE).unwrap();
@@ -382,14 +382,14 @@ fn purge_removes_old_finished_jobs_and_returns_their_files() {
             q.get(&waiting.id).unwrap().is_some(),
             "unfinished jobs are kept"
         );
-    }
+    });
 }
 
 #[test]
 fn sixteen_workers_claim_a_thousand_jobs_exactly_once() {
     const JOBS: usize = 1000;
     const WORKERS: usize = 16;
-    for tdb in common::backends("claim_race") {
+    common::on_each_backend("claim_race", |tdb| {
         let q = tdb.queue(WORKERS as u32 + 2);
         for i in 0..JOBS {
             q.enqueue(&job_for(1, &format!("/up/{i}"))).unwrap();
@@ -422,7 +422,7 @@ fn sixteen_workers_claim_a_thousand_jobs_exactly_once() {
             all.iter()
                 .all(|j| j.status == JobStatus::Completed && j.attempts == 1)
         );
-    }
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -523,7 +523,7 @@ async fn postgres_events_cross_instances_through_notify() {
 
 #[test]
 fn lookup_cache_honours_ttl_and_upserts() {
-    for tdb in common::backends("lookup_cache") {
+    common::on_each_backend("lookup_cache", |tdb| {
         let db = tdb.jobs();
         let conn = &mut db.conn().unwrap();
         let fp = "AQADtEmUaEkSRZEGAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
@@ -553,12 +553,12 @@ fn lookup_cache_honours_ttl_and_upserts() {
         cache::put(conn, "short", 1, "{}", ttl, now).unwrap();
         assert!(cache::remove(conn, "short", 1).unwrap());
         assert_eq!(cache::purge_expired(conn, later).unwrap(), 1);
-    }
+    });
 }
 
 #[test]
 fn unfinished_uploads_of_an_owner() {
-    for tdb in common::backends("unfinished_of") {
+    common::on_each_backend("unfinished_of", |tdb| {
         let q = tdb.queue(4);
         let a = q.enqueue(&job_for(7, "/u/a")).unwrap();
         let b = q.enqueue(&job_for(7, "/u/b")).unwrap();
@@ -584,12 +584,12 @@ fn unfinished_uploads_of_an_owner() {
         q.cancel(&b.id).unwrap();
         assert_eq!(q.unfinished_uploads_of(7).unwrap().len(), 2);
         assert!(q.unfinished_uploads_of(9).unwrap().is_empty());
-    }
+    });
 }
 
 #[test]
 fn heartbeat_keeps_the_lease_alive() {
-    for tdb in common::backends("heartbeat") {
+    common::on_each_backend("heartbeat", |tdb| {
         let q = tdb.queue(4);
         let job = q.enqueue(&job_for(1, "/h")).unwrap();
         q.claim("w", Duration::from_millis(200)).unwrap().unwrap();
@@ -602,7 +602,7 @@ fn heartbeat_keeps_the_lease_alive() {
             tdb.label()
         );
         assert_eq!(q.get(&job.id).unwrap().unwrap().status, JobStatus::Running);
-    }
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -640,7 +640,7 @@ async fn a_lagging_subscriber_still_gets_every_event_in_order() {
 
 #[test]
 fn pool_checkout_times_out_with_a_typed_error() {
-    for tdb in common::backends("checkout_timeout") {
+    common::on_each_backend("checkout_timeout", |tdb| {
         let options = recozik_storage::PoolOptions {
             max_size: 1,
             min_idle: Some(0),
@@ -656,12 +656,12 @@ fn pool_checkout_times_out_with_a_typed_error() {
             tdb.label()
         );
         assert!(started.elapsed() < Duration::from_secs(2));
-    }
+    });
 }
 
 #[test]
 fn migrations_are_idempotent_and_both_schemas_fit_in_one_database() {
-    for tdb in common::backends("migrate_shared") {
+    common::on_each_backend("migrate_shared", |tdb| {
         // One database for both schemas (on PostgreSQL the helper already shares one).
         let url = tdb.jobs_url();
         let db = recozik_storage::Database::connect(url, &common::TestDb::pool_options(2)).unwrap();
@@ -686,5 +686,5 @@ fn migrations_are_idempotent_and_both_schemas_fit_in_one_database() {
             })
             .unwrap();
         assert_eq!(q.list_by_owner(user.id, 10, 0).unwrap()[0].id, job.id);
-    }
+    });
 }
