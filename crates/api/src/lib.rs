@@ -32,6 +32,7 @@ pub mod adapters;
 pub mod codes;
 pub mod error;
 pub mod extract;
+pub mod extractors;
 pub mod jobs;
 pub mod middleware;
 pub mod pipeline;

@@ -41,7 +41,7 @@ pub struct Inner {
     /// Uploads being received on this instance (per-user limits).
     pub upload_limits: crate::jobs::limits::InFlightUploads,
     /// Job WebSockets open on this instance (per-user cap).
-    pub open_sockets: crate::jobs::limits::OpenSockets,
+    pub open_sockets: crate::jobs::sockets::OpenSockets,
     /// What the job runtime runs with (built from the settings; see [`crate::jobs`]).
     pub jobs: recozik_jobs::JobContext,
 }
@@ -160,7 +160,7 @@ impl AppState {
                 services,
                 token_cache,
                 upload_limits: crate::jobs::limits::InFlightUploads::default(),
-                open_sockets: crate::jobs::limits::OpenSockets::default(),
+                open_sockets: crate::jobs::sockets::OpenSockets::default(),
                 jobs,
             }),
         })

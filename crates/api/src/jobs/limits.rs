@@ -9,7 +9,9 @@
 //! `Content-Length`, or one that lies about it, is stopped as soon as it goes over; the
 //! caller's [`super::PendingUpload`] guard then deletes the partial file.
 //!
-//! [`SocketSlot`] caps the job WebSockets a user may hold open on this instance.
+//! [`UploadLimits`] is every limit of one upload request, from the settings: the file cap (or
+//! uploads disabled), the declared length with the form's overhead, the number and size of the
+//! other form fields, and the per-user caps [`UploadBudget::admit`] checks.
 //!
 //! Jobs and their files are counted from the database, so they are shared by every instance;
 //! uploads still streaming and open sockets are counted per instance, in memory.
@@ -20,11 +22,24 @@ use std::sync::Mutex;
 
 use recozik_storage::StorageError;
 
+pub use super::upload_limits::UploadLimits;
 use crate::state::AppState;
 
 /// Why an upload is refused (or could not be checked).
 #[derive(Debug, thiserror::Error)]
 pub enum UploadLimitError {
+    /// 413: the file (or the declared request length) is over the cap.
+    #[error("Upload exceeds configured size limit")]
+    TooLarge,
+    /// 413: uploads are turned off (`max_upload_mb` is 0 or less).
+    #[error("File uploads are disabled (max_upload_mb={max_upload_mb})")]
+    Disabled { max_upload_mb: i64 },
+    /// 400: more than [`UploadLimits::MAX_FIELDS`] form fields besides the file.
+    #[error("Too many form fields")]
+    TooManyFields,
+    /// 413: a form field other than the file is over [`UploadLimits::FIELD_BYTES`].
+    #[error("Form field too large")]
+    FieldTooLarge,
     /// 429: the user already has `limit` unfinished jobs.
     #[error("Too many queued jobs: at most {limit} unfinished jobs per user")]
     TooManyQueuedJobs { limit: u32 },
@@ -129,6 +144,8 @@ pub struct UploadBudget {
     /// This upload's bytes so far.
     received: u64,
     cap: Option<u64>,
+    /// The setting behind `cap`, for the refusal's text.
+    cap_mb: u64,
 }
 
 impl UploadBudget {
@@ -136,13 +153,13 @@ impl UploadBudget {
     /// `Content-Length`, when sent. Blocking (one database read, a `stat` per pending file).
     pub fn admit(
         state: &AppState,
+        limits: &UploadLimits,
         user_id: i64,
         declared: Option<u64>,
     ) -> Result<Self, UploadLimitError> {
-        let settings = &state.settings;
         let unfinished = state.storage.queue.unfinished_uploads_of(user_id)?;
         let (streaming, streaming_bytes) = state.upload_limits.of(user_id);
-        let limit = settings.max_queued_jobs_per_user;
+        let limit = limits.max_queued_jobs;
         if limit > 0 && unfinished.len().saturating_add(streaming as usize) >= limit as usize {
             return Err(UploadLimitError::TooManyQueuedJobs { limit });
         }
@@ -154,7 +171,7 @@ impl UploadBudget {
             .filter_map(|path| std::fs::metadata(path).ok())
             .map(|meta| meta.len())
             .sum();
-        let cap = settings.max_pending_upload_bytes();
+        let cap = limits.pending_cap;
         if let Some(cap) = cap
             && committed
                 .saturating_add(streaming_bytes)
@@ -162,7 +179,7 @@ impl UploadBudget {
                 > cap
         {
             return Err(UploadLimitError::PendingUploadsTooLarge {
-                limit_mb: settings.max_pending_upload_mb_per_user,
+                limit_mb: limits.pending_mb,
             });
         }
         state.upload_limits.update(user_id, 1, 0);
@@ -172,6 +189,7 @@ impl UploadBudget {
             committed,
             received: 0,
             cap,
+            cap_mb: limits.pending_mb,
         })
     }
 
@@ -188,7 +206,7 @@ impl UploadBudget {
         let (_, streaming) = self.state.upload_limits.of(self.user_id);
         if self.committed.saturating_add(streaming) > cap {
             return Err(UploadLimitError::PendingUploadsTooLarge {
-                limit_mb: self.state.settings.max_pending_upload_mb_per_user,
+                limit_mb: self.cap_mb,
             });
         }
         Ok(())
@@ -201,49 +219,6 @@ impl Drop for UploadBudget {
         self.state
             .upload_limits
             .update(self.user_id, -1, -(self.received as i64));
-    }
-}
-
-/// Job WebSockets open on this instance, per user.
-#[derive(Debug, Default)]
-pub struct OpenSockets {
-    users: Mutex<HashMap<i64, u32>>,
-}
-
-/// One open job WebSocket, counted until dropped.
-#[derive(Debug)]
-pub struct SocketSlot {
-    state: AppState,
-    user_id: i64,
-}
-
-impl SocketSlot {
-    /// Takes one of the user's `max_websockets_per_user` slots, or `None` when all are in use.
-    pub fn take(state: &AppState, user_id: i64) -> Option<Self> {
-        let limit = state.settings.max_websockets_per_user;
-        let mut users = state.open_sockets.users.lock().ok()?;
-        let open = users.entry(user_id).or_default();
-        if limit > 0 && *open >= limit {
-            return None;
-        }
-        *open += 1;
-        Some(Self {
-            state: state.clone(),
-            user_id,
-        })
-    }
-}
-
-impl Drop for SocketSlot {
-    fn drop(&mut self) {
-        if let Ok(mut users) = self.state.open_sockets.users.lock()
-            && let Some(open) = users.get_mut(&self.user_id)
-        {
-            *open = open.saturating_sub(1);
-            if *open == 0 {
-                users.remove(&self.user_id);
-            }
-        }
     }
 }
 

@@ -10,6 +10,8 @@
 //!   ([`limits`]); [`view`] renders jobs and their events as the wire JSON.
 
 pub mod limits;
+pub mod sockets;
+pub mod upload_limits;
 pub mod view;
 
 use std::time::Duration;

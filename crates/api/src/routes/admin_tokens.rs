@@ -1,11 +1,12 @@
 //! `/admin/tokens`: API token administration (admin sessions or admin tokens).
 
-use actix_web::{HttpRequest, HttpResponse, web};
-use recozik_auth::{NewTokenRequest, RawQuotaLimits, TokenInfo, require_admin};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use recozik_auth::{NewTokenRequest, RawQuotaLimits, TokenInfo};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
-use crate::extract::{self, blocking};
+use crate::extract::blocking;
+use crate::extractors::Admin;
 use crate::state::AppState;
 
 /// The upstream `TokenResponse`, plus the public id (for revocation) and the timestamps.
@@ -45,11 +46,7 @@ impl TokenResponse {
 }
 
 /// `GET /admin/tokens`
-pub async fn list(
-    request: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    require_admin(&extract::principal(&request, &state).await?)?;
+pub async fn list(state: web::Data<AppState>, _admin: Admin) -> Result<HttpResponse, ApiError> {
     let auth = state.auth.clone();
     let tokens = blocking(move || auth.list_tokens()).await?;
     let body: Vec<TokenResponse> = tokens
@@ -81,7 +78,8 @@ pub async fn create(
     state: web::Data<AppState>,
     body: web::Json<CreateBody>,
 ) -> Result<HttpResponse, ApiError> {
-    require_admin(&extract::principal(&request, &state).await?)?;
+    // After the body (see `crate::extractors`): upstream parses it before authenticating.
+    Admin::extract(&request).await?;
     let body = body.into_inner();
     let new_token = NewTokenRequest {
         token: body.token,
@@ -100,11 +98,10 @@ pub async fn create(
 
 /// `DELETE /admin/tokens/{token_id}`: revokes a token by its public id.
 pub async fn revoke(
-    request: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<String>,
+    _admin: Admin,
 ) -> Result<HttpResponse, ApiError> {
-    require_admin(&extract::principal(&request, &state).await?)?;
     let auth = state.auth.clone();
     let token_id = path.into_inner();
     blocking(move || auth.revoke_token(&token_id)).await?;

@@ -1,31 +1,22 @@
 //! `/admin/users/*`: user administration, for admins (session or API token).
 
-use actix_web::{HttpRequest, HttpResponse, web};
-use recozik_auth::{Auth, AuthError, RawQuotaLimits, UserPatch};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use recozik_auth::{Auth, RawQuotaLimits, UserPatch};
 use serde::Deserialize;
 
-use crate::error::{ApiError, ValidationIssue};
-use crate::extract::{self, blocking};
+use crate::error::ApiError;
+use crate::extract::blocking;
+use crate::extractors::{Paging, UserAdmin};
 use crate::state::AppState;
 
-/// Checks that the caller is an admin, by session (CSRF included on unsafe methods) or by API
-/// token (upstream accepted sessions only).
-pub async fn require_admin(request: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
-    let principal = extract::principal(request, state).await?;
-    if principal.is_admin() {
-        Ok(())
-    } else {
-        Err(AuthError::AdminRequired.into())
-    }
-}
-
-/// Checks for an admin, then runs `work` with the auth service on a blocking thread.
+/// Runs `work` with the auth service on a blocking thread, for the admin `_admin` proves the
+/// caller is.
 async fn as_admin<T: Send + 'static>(
     request: &HttpRequest,
     state: &AppState,
+    _admin: UserAdmin,
     work: impl FnOnce(Auth) -> recozik_auth::Result<T> + Send + 'static,
 ) -> Result<T, ApiError> {
-    require_admin(request, state).await?;
     let auth = state.auth.clone();
     let outcome = blocking(move || work(auth)).await?;
     if request.method() != actix_web::http::Method::GET {
@@ -39,44 +30,19 @@ fn ok_status() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
-#[derive(Debug, Deserialize)]
-pub struct Paging {
-    limit: Option<i64>,
-    offset: Option<i64>,
-}
-
-/// Largest page of users (upstream accepted anything, and negative values meant "all").
-const MAX_USERS_PAGE: i64 = 500;
+/// `GET /admin/users` pages: 100 by default, at most 500 (upstream accepted anything, and
+/// negative values meant "all").
+pub type UserPaging = Paging<100, 500>;
 
 /// `GET /admin/users?limit=&offset=`
 pub async fn list(
-    request: HttpRequest,
     state: web::Data<AppState>,
-    paging: web::Query<Paging>,
+    paging: UserPaging,
+    _admin: UserAdmin,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = paging.limit.unwrap_or(100);
-    let offset = paging.offset.unwrap_or(0);
-    let mut issues = Vec::new();
-    if !(1..=MAX_USERS_PAGE).contains(&limit) {
-        issues.push(ValidationIssue::new(
-            "range",
-            &["query", "limit"],
-            format!("limit must be between 1 and {MAX_USERS_PAGE}"),
-        ));
-    }
-    if offset < 0 {
-        issues.push(ValidationIssue::new(
-            "greater_than_equal",
-            &["query", "offset"],
-            "offset must be at least 0",
-        ));
-    }
-    require_admin(&request, &state).await?;
-    if !issues.is_empty() {
-        return Err(ApiError::validation(issues));
-    }
+    let page = paging.page()?;
     let auth = state.auth.clone();
-    let users = blocking(move || auth.list_users(limit, offset)).await?;
+    let users = blocking(move || auth.list_users(page.limit, page.offset)).await?;
     Ok(HttpResponse::Ok().json(users))
 }
 
@@ -85,9 +51,10 @@ pub async fn get(
     request: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<i64>,
+    admin: UserAdmin,
 ) -> Result<HttpResponse, ApiError> {
     let user_id = path.into_inner();
-    let user = as_admin(&request, &state, move |auth| auth.get_user(user_id)).await?;
+    let user = as_admin(&request, &state, admin, move |auth| auth.get_user(user_id)).await?;
     Ok(HttpResponse::Ok().json(user))
 }
 
@@ -124,7 +91,9 @@ pub async fn update(
         quota_limits: body.quota_limits,
     };
     let user_id = path.into_inner();
-    let user = as_admin(&request, &state, move |auth| {
+    // After the body (see `crate::extractors`): upstream parses it before authenticating.
+    let admin = UserAdmin::extract(&request).await?;
+    let user = as_admin(&request, &state, admin, move |auth| {
         auth.update_user(user_id, &patch)
     })
     .await?;
@@ -136,9 +105,13 @@ pub async fn delete(
     request: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<i64>,
+    admin: UserAdmin,
 ) -> Result<HttpResponse, ApiError> {
     let user_id = path.into_inner();
-    as_admin(&request, &state, move |auth| auth.delete_user(user_id)).await?;
+    as_admin(&request, &state, admin, move |auth| {
+        auth.delete_user(user_id)
+    })
+    .await?;
     Ok(ok_status())
 }
 
@@ -156,7 +129,8 @@ pub async fn reset_password(
 ) -> Result<HttpResponse, ApiError> {
     let user_id = path.into_inner();
     let password = body.into_inner().new_password;
-    as_admin(&request, &state, move |auth| {
+    let admin = UserAdmin::extract(&request).await?;
+    as_admin(&request, &state, admin, move |auth| {
         auth.reset_password(user_id, &password)
     })
     .await?;
@@ -168,9 +142,10 @@ pub async fn sessions(
     request: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<i64>,
+    admin: UserAdmin,
 ) -> Result<HttpResponse, ApiError> {
     let user_id = path.into_inner();
-    let sessions = as_admin(&request, &state, move |auth| {
+    let sessions = as_admin(&request, &state, admin, move |auth| {
         auth.get_user(user_id)?;
         auth.list_user_sessions(user_id)
     })
@@ -183,9 +158,10 @@ pub async fn revoke_sessions(
     request: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<i64>,
+    admin: UserAdmin,
 ) -> Result<HttpResponse, ApiError> {
     let user_id = path.into_inner();
-    as_admin(&request, &state, move |auth| {
+    as_admin(&request, &state, admin, move |auth| {
         auth.get_user(user_id)?;
         auth.revoke_user_sessions(user_id)
     })

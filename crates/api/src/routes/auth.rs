@@ -1,16 +1,16 @@
 //! `/auth/*`: login, refresh, logout, register (admin), change-password.
 
 use actix_web::cookie::{Cookie, SameSite as CookieSameSite, time};
-use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use recozik_auth::principal::clear_cookies;
 use recozik_auth::{
     CookieSpec, IssuedSession, LimitClass, NewUserRequest, RawQuotaLimits, SameSite,
-    require_session,
 };
 use serde::Deserialize;
 
 use crate::error::ApiError;
 use crate::extract::{self, Credentials, blocking};
+use crate::extractors::{SessionUser, UserAdmin};
 use crate::state::{AppState, auth_settings};
 
 pub fn to_cookie(spec: &CookieSpec) -> Cookie<'static> {
@@ -128,8 +128,10 @@ pub async fn register(
     state: web::Data<AppState>,
     body: web::Json<RegisterBody>,
 ) -> Result<HttpResponse, ApiError> {
+    // The body, then this route's own limit, then the admin (with the API limit), in that
+    // order: hence no extractor in the signature (see `crate::extractors`).
     extract::rate_limit(&request, &state, LimitClass::Register)?;
-    crate::routes::admin_users::require_admin(&request, &state).await?;
+    UserAdmin::extract(&request).await?;
     let body = body.into_inner();
     let new_user = NewUserRequest {
         username: body.username,
@@ -159,7 +161,7 @@ pub async fn change_password(
     body: web::Json<ChangePasswordBody>,
 ) -> Result<HttpResponse, ApiError> {
     extract::rate_limit(&request, &state, LimitClass::ChangePassword)?;
-    let principal = require_session(extract::session_principal(&request, &state).await?)?;
+    let SessionUser(principal) = SessionUser::extract(&request).await?;
     let auth = state.auth.clone();
     let body = body.into_inner();
     blocking(move || {

@@ -1,6 +1,6 @@
 //! `POST /identify/from-path`: identify a file under the media root, synchronously.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use recozik_auth::{Feature, check_feature};
 use recozik_core::identify::NoProgress;
 use recozik_core::media::{check_extension, resolve_under_root};
@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use crate::error::ApiError;
 use crate::extract;
+use crate::extractors::Authenticated;
 use crate::pipeline::{IdentifyOptions, build_request, identify_as};
 use crate::state::AppState;
 
@@ -33,7 +34,8 @@ pub async fn from_path(
     state: web::Data<AppState>,
     body: web::Json<FromPathBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = extract::principal(&request, &state).await?;
+    // After the body (see `crate::extractors`): upstream parses it before authenticating.
+    let Authenticated(principal) = Authenticated::extract(&request).await?;
     // Permission first, so that a caller without it cannot probe which files exist.
     check_feature(&principal, Feature::Identify)?;
     let body = body.into_inner();

@@ -1,4 +1,5 @@
-//! The route table. Handlers extract, call a library function and map the result.
+//! The route table: every route of the API is listed in [`configure`]. Handlers extract, call
+//! a library function and map the result.
 
 mod admin_tokens;
 pub(crate) mod admin_users;
@@ -7,7 +8,9 @@ mod docs;
 mod health;
 mod identify;
 pub mod jobs;
+mod upload;
 mod whoami;
+mod ws;
 
 use actix_web::http::Method;
 use actix_web::http::header::HeaderValue;
@@ -115,7 +118,14 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .on(M::GET, admin_users::sessions)
                 .on(M::DELETE, admin_users::revoke_sessions)
                 .build(),
-        );
-    // Uploads, jobs and the WebSocket.
-    jobs::configure(config);
+        )
+        .service(single("/identify/upload", M::POST, upload::upload))
+        .service(single("/jobs", M::GET, jobs::list))
+        .service(
+            endpoint("/jobs/{job_id}")
+                .on(M::GET, jobs::detail)
+                .on(M::DELETE, jobs::cancel)
+                .build(),
+        )
+        .service(single("/ws/jobs/{job_id}", M::GET, ws::websocket));
 }

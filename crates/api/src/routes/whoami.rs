@@ -1,9 +1,10 @@
-use actix_web::{HttpRequest, HttpResponse, web};
+//! `GET /whoami`: the caller as the API sees it.
+
+use actix_web::HttpResponse;
 use serde::Serialize;
 
 use crate::error::ApiError;
-use crate::extract;
-use crate::state::AppState;
+use crate::extractors::Authenticated;
 
 #[derive(Debug, Serialize)]
 struct WhoAmI {
@@ -17,11 +18,7 @@ struct WhoAmI {
 }
 
 /// `GET /whoami`
-pub async fn whoami(
-    request: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let principal = extract::principal(&request, &state).await?;
+pub async fn whoami(Authenticated(principal): Authenticated) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(WhoAmI {
         allowed_features: principal.allowed_feature_names(),
         user_id: principal.username,
