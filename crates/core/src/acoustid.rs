@@ -214,23 +214,16 @@ impl AcoustIdClient {
 
     /// Throttled, retried request; the payload of an `ok` answer.
     async fn send(&self, form: &[(&str, &str)]) -> Result<Value, AcoustIdError> {
-        let mut retry = 0;
-        loop {
-            self.throttle.wait().await;
-            let error = match self.attempt(form).await {
-                Ok(payload) => return Ok(payload),
-                Err(error) => error,
-            };
-            if !error.is_transient() {
-                return Err(error);
-            }
-            let Some(delay) = self.retry.delay(retry, error.retry_after()) else {
-                return Err(error);
-            };
-            tracing::debug!(%error, ?delay, "retrying the AcoustID lookup");
-            tokio::time::sleep(delay).await;
-            retry += 1;
-        }
+        self.retry
+            .run(
+                "AcoustID",
+                || async {
+                    self.throttle.wait().await;
+                    self.attempt(form).await
+                },
+                |error: &AcoustIdError| error.is_transient().then(|| error.retry_after()),
+            )
+            .await
     }
 
     /// One request. Returns the payload of an `ok` response, or the classified error.

@@ -492,8 +492,7 @@ impl AudDClient {
             });
         }
         let file_name = wav_file_name(original_name);
-        let mut retry = 0;
-        loop {
+        let attempt = || async {
             let part = reqwest::multipart::Part::bytes(snippet.wav.clone())
                 .file_name(file_name.clone())
                 .mime_str("audio/wav")
@@ -508,22 +507,13 @@ impl AudDClient {
                 .standard
                 .post(self.standard_endpoint.clone())
                 .multipart(form);
-            match send(request, token, AudDEndpoint::Standard).await {
-                Ok(matches) => return Ok(matches),
-                Err(error) => {
-                    let Some(delay) = error
-                        .is_transient()
-                        .then(|| self.retry.delay(retry, None))
-                        .flatten()
-                    else {
-                        return Err(error);
-                    };
-                    tracing::debug!(%error, ?delay, "retrying the AudD standard request");
-                    tokio::time::sleep(delay).await;
-                    retry += 1;
-                }
-            }
-        }
+            send(request, token, AudDEndpoint::Standard).await
+        };
+        self.retry
+            .run("AudD standard", attempt, |error: &AudDError| {
+                error.is_transient().then_some(None)
+            })
+            .await
     }
 
     /// Renders the snippet and recognises it.
@@ -567,8 +557,8 @@ impl AudDClient {
             });
         }
         let file_name = display_name(path);
-        let mut retry = 0;
-        loop {
+        let attempt = || async {
+            // A fresh stream of the file for every attempt.
             let file = tokio::fs::File::open(path).await.map_err(io_error)?;
             let part = reqwest::multipart::Part::stream_with_length(file, size)
                 .file_name(file_name.clone())
@@ -587,22 +577,13 @@ impl AudDClient {
                 .enterprise
                 .post(self.enterprise_endpoint.clone())
                 .multipart(form);
-            match send(request, token, AudDEndpoint::Enterprise).await {
-                Ok(matches) => return Ok(matches),
-                Err(error) => {
-                    let Some(delay) = error
-                        .is_transient()
-                        .then(|| self.enterprise_retry.delay(retry, None))
-                        .flatten()
-                    else {
-                        return Err(error);
-                    };
-                    tracing::debug!(%error, ?delay, "retrying the AudD enterprise request");
-                    tokio::time::sleep(delay).await;
-                    retry += 1;
-                }
-            }
-        }
+            send(request, token, AudDEndpoint::Enterprise).await
+        };
+        self.enterprise_retry
+            .run("AudD enterprise", attempt, |error: &AudDError| {
+                error.is_transient().then_some(None)
+            })
+            .await
     }
 }
 

@@ -188,6 +188,35 @@ impl RetryPolicy {
         })
     }
 
+    /// Runs `attempt` until it succeeds, fails for good, or the retries are spent: the one retry
+    /// loop of every remote client. `retryable` tells whether an error is worth another attempt
+    /// (`None`: it is not) and how long the server asked to wait (`Some(Some(wait))`).
+    pub(crate) async fn run<T, E, F, Fut>(
+        &self,
+        service: &'static str,
+        mut attempt: F,
+        retryable: impl Fn(&E) -> Option<Option<Duration>>,
+    ) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: std::fmt::Display,
+    {
+        let mut retry = 0;
+        loop {
+            let error = match attempt().await {
+                Ok(value) => return Ok(value),
+                Err(error) => error,
+            };
+            let Some(delay) = retryable(&error).and_then(|asked| self.delay(retry, asked)) else {
+                return Err(error);
+            };
+            tracing::debug!(%error, ?delay, service, "retrying");
+            tokio::time::sleep(delay).await;
+            retry += 1;
+        }
+    }
+
     /// The delay before retry number `retry` (0-based), or `None` when no retry should happen:
     /// retries are exhausted, or the server asked for a longer wait than we accept.
     pub(crate) fn delay(&self, retry: u32, retry_after: Option<Duration>) -> Option<Duration> {

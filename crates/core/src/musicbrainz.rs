@@ -195,28 +195,22 @@ impl MusicBrainzClient {
             self.base,
             id.to_ascii_lowercase()
         );
-        let mut retry = 0;
-        loop {
-            self.throttle.wait().await;
-            let error = match self.attempt(&url).await {
-                Ok(found) => return Ok(found),
-                Err(error) => error,
-            };
-            if !error.is_transient() {
-                return Err(error);
-            }
-            let retry_after = match &error {
-                MusicBrainzError::RateLimited { retry_after }
-                | MusicBrainzError::Unavailable { retry_after } => *retry_after,
-                _ => None,
-            };
-            let Some(delay) = self.retry.delay(retry, retry_after) else {
-                return Err(error);
-            };
-            tracing::debug!(%error, ?delay, "retrying the MusicBrainz lookup");
-            tokio::time::sleep(delay).await;
-            retry += 1;
-        }
+        self.retry
+            .run(
+                "MusicBrainz",
+                || async {
+                    self.throttle.wait().await;
+                    self.attempt(&url).await
+                },
+                |error: &MusicBrainzError| {
+                    error.is_transient().then_some(match error {
+                        MusicBrainzError::RateLimited { retry_after }
+                        | MusicBrainzError::Unavailable { retry_after } => *retry_after,
+                        _ => None,
+                    })
+                },
+            )
+            .await
     }
 
     async fn attempt(&self, url: &str) -> Result<Option<MbRecording>, MusicBrainzError> {
