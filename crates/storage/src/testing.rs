@@ -150,6 +150,32 @@ pub fn scratch_databases(test: &str) -> Result<Vec<ScratchDatabase>> {
     Ok(databases)
 }
 
+/// Runs `test` once per backend, each on a fresh scratch database, and reports each backend on
+/// its own: a failure on SQLite does not hide the PostgreSQL result (every backend runs, then
+/// this panics naming each one that failed; each failure's own message is printed above).
+///
+/// # Panics
+/// When the scratch databases cannot be made, or `test` failed on any backend.
+#[allow(clippy::panic)] // a test helper: panicking is how it reports
+pub fn on_each_backend(test_name: &str, mut test: impl FnMut(ScratchDatabase)) {
+    let databases = match scratch_databases(test_name) {
+        Ok(databases) => databases,
+        Err(error) => panic!("scratch databases for `{test_name}`: {error}"),
+    };
+    let mut failed = Vec::new();
+    for database in databases {
+        let label = database.label();
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| test(database))).is_err() {
+            failed.push(label);
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{test_name} failed on: {}",
+        failed.join(", ")
+    );
+}
+
 /// `postgres://user@host:port/db?options` with `db` replaced by `name`.
 fn with_database(url: &str, name: &str) -> Result<String> {
     let (scheme, rest) = url

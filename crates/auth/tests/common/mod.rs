@@ -79,18 +79,10 @@ pub fn backends(test: &str) -> Vec<TestDb> {
         .collect()
 }
 
-/// Runs `test` once per backend, each on a fresh database, and reports each backend on its own:
-/// a failure on SQLite does not hide the PostgreSQL result (both run, then the test fails
-/// naming every backend that failed; each failure's message is printed above).
+/// Runs `test` once per backend, each on a fresh database, reporting each backend on its own
+/// ([`recozik_storage::testing::on_each_backend`]).
 pub fn on_each_backend(name: &str, mut test: impl FnMut(TestDb)) {
-    let mut failed = Vec::new();
-    for db in backends(name) {
-        let label = db.label();
-        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| test(db))).is_err() {
-            failed.push(label);
-        }
-    }
-    assert!(failed.is_empty(), "{name} failed on: {}", failed.join(", "));
+    recozik_storage::testing::on_each_backend(name, |scratch| test(TestDb::new(scratch)));
 }
 
 pub fn sqlite() -> TestDb {
