@@ -7,7 +7,7 @@
 //! handler with a JSON body runs its principal extractor after the body, with
 //! `Authenticated::extract(&request).await?`. Path and query extractors answer at once: put
 //! the principal extractor after them in the signature and their errors still come first.
-//! These extractors do nothing until first polled.
+//! The principal extractors do nothing until first polled.
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
