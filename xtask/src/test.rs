@@ -8,7 +8,8 @@ use crate::postgres::Throwaway;
 use crate::setup::{self, Purpose};
 use crate::util;
 
-/// Crates that must not appear below a given workspace crate (DESIGN.md's dependency rules).
+/// Crates that must not appear below a given workspace crate (the layering of
+/// docs/architecture.md).
 const FORBIDDEN_DEPENDENCIES: &[(&str, &[&str])] = &[
     (
         "recozik_permissions",
@@ -151,7 +152,7 @@ fn check_layering(root: &std::path::Path) -> anyhow::Result<()> {
         for line in tree.lines() {
             let name = line.split_whitespace().next().unwrap_or_default();
             if forbidden.contains(&name) {
-                bail!("layering violation: {package} depends on {name} (see DESIGN.md)");
+                bail!("layering violation: {package} depends on {name} (see docs/architecture.md)");
             }
         }
     }

@@ -1,4 +1,4 @@
-//! Identification requests from the server settings and client options (`spec` §9.1), and
+//! Identification requests from the server settings and client options, and
 //! running them with a principal's policies; shared by `from-path` and the upload jobs. The
 //! rules live in [`recozik_jobs::identify`]; these wrappers take the API's settings and state.
 

@@ -1,5 +1,5 @@
-//! The HTTP contract: the upstream test suite's behaviours (spec §11) and the fixes of §12, on an
-//! in-process app with a temporary SQLite media root.
+//! The HTTP contract: the behaviours the upstream test suite checked, and our fixes of its bugs, on
+//! an in-process app with a temporary SQLite media root.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -631,7 +631,7 @@ async fn an_admin_creates_a_readonly_token_for_itself_from_the_dashboard() {
     let app = start();
     let service = service(&app.state).await;
     let session = login(&service, "admin", ADMIN_PASSWORD).await;
-    // The dashboard's token form (dashboard-client.md row 10) for the admin's own account.
+    // The upstream dashboard's token form, for the admin's own account.
     let payload = json!({"user_id": 1, "display_name": "read-only helper", "roles": ["readonly"],
         "allowed_features": ["identify"],
         "quota_limits": {"acoustid_lookup": 10, "musicbrainz_enrich": null, "audd_standard_lookup": null}});

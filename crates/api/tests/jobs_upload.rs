@@ -1,5 +1,5 @@
 //! `POST /identify/upload`: authentication and the access pre-check before the body, the
-//! validation order and texts (web-api.md §6.4, §8.4), the size cap while streaming, and no
+//! validation order and texts the upstream clients rely on, the size cap while streaming, and no
 //! file left behind on any failure. Also the jobs listing, detail, access rule and cancel.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

@@ -1,4 +1,4 @@
-//! Resource limits (issue 10 §2): per-user caps on unfinished jobs and pending upload bytes,
+//! Resource limits: per-user caps on unfinished jobs and pending upload bytes,
 //! the free-space floor of the media root, the job time limit, and the job WebSocket going
 //! through the rate limit, the token memo and a per-user socket cap.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

@@ -1,5 +1,5 @@
-//! `GET /ws/jobs/{job_id}` (web-api.md §7 with the §12 fixes): exact frame shapes, no gap and
-//! no duplicate between snapshot and events, 1008 for every denial, the `Origin` check for
+//! `GET /ws/jobs/{job_id}` (the upstream protocol, with its bugs fixed): exact frame shapes, no gap
+//! and no duplicate between snapshot and events, 1008 for every denial, the `Origin` check for
 //! cookie authentication, a normal close after the terminal events, and ping/pong.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

@@ -32,7 +32,7 @@ pub enum ValidationError {
     /// owner).
     #[error("Feature '{0}' is not held by the token's owner")]
     FeatureNotHeldByOwner(Feature),
-    /// A password rule of §4.3 failed; the text is the rule's message.
+    /// A password rule failed (see `password.rs`); the text is the rule's message.
     #[error("{0}")]
     WeakPassword(&'static str),
     /// Blank e-mail.

@@ -2,9 +2,10 @@
 //! calls never share a bucket.
 //!
 //! Each limiter is a GCRA with a burst of `N` and a replenishment of `N` per minute. Limits are
-//! per process (DESIGN.md). Idle keys are dropped every [`HOUSEKEEPING_EVERY`] checks (and by
-//! [`RateLimiters::housekeep`], which the server may also call on a timer), so memory stays
-//! bounded by the number of clients seen in the last minute.
+//! per process (each instance counts its own requests; see `docs/configuration.md`). Idle keys are
+//! dropped every [`HOUSEKEEPING_EVERY`] checks (and by [`RateLimiters::housekeep`], which the
+//! server may also call on a timer), so memory stays bounded by the number of clients seen in the
+//! last minute.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};

@@ -1,7 +1,7 @@
 //! What the auth crate needs from the configuration, as plain data with defaults.
 //!
 //! The API's settings (figment, `RECOZIK_WEB_*`) embed or convert into [`AuthSettings`]; field
-//! names follow the environment variables of web-api.md §2 where one exists.
+//! names follow the `RECOZIK_WEB_*` variables of `docs/configuration.md` where one exists.
 
 use std::time::Duration;
 

@@ -402,7 +402,7 @@ async fn quota_scopes_are_consumed_in_order() {
     assert!(quota.refunded.lock().expect("lock").is_empty());
 }
 
-// §11 fix: an AcoustID failure falls back to AudD when AudD is available.
+// Fix of an upstream bug: an AcoustID failure falls back to AudD when AudD is available.
 #[tokio::test]
 async fn an_acoustid_failure_falls_back_to_audd() {
     let fakes = Fakes::start().await;
@@ -502,7 +502,7 @@ async fn a_missing_acoustid_key_is_a_configuration_error() {
     assert!(quota.scopes().is_empty(), "no quota for a call never made");
 }
 
-// §11 fix: a denied optional stage is skipped with a note instead of aborting.
+// Fix of an upstream bug: a denied optional stage is skipped with a note instead of aborting.
 #[tokio::test]
 async fn a_denied_audd_feature_is_skipped() {
     let fakes = Fakes::start().await;
@@ -527,8 +527,8 @@ async fn a_denied_audd_feature_is_skipped() {
     );
 }
 
-// §11 fix: the MusicBrainz permission is only checked when there is something to enrich, and a
-// denial skips enrichment.
+// Fix of an upstream bug: the MusicBrainz permission is only checked when there is something to
+// enrich, and a denial skips enrichment.
 #[tokio::test]
 async fn the_musicbrainz_permission_is_checked_only_when_needed() {
     let fakes = Fakes::start().await;
@@ -689,7 +689,8 @@ async fn refresh_skips_the_cache_read() {
     assert_eq!(cache.len(), 1, "results are still stored");
 }
 
-// §11 fix: empty results are not cached (no sticky negatives, no "acoustid" source for them).
+// Fix of an upstream bug: empty results are not cached (no sticky negatives, no "acoustid" source
+// for them).
 #[tokio::test]
 async fn empty_results_are_not_cached() {
     let fakes = Fakes::start().await;
@@ -710,7 +711,7 @@ async fn empty_results_are_not_cached() {
     assert_eq!(second.match_source, None);
 }
 
-// §11 fix: AudD results are cached too, and a hit reports their source.
+// Fix of an upstream bug: AudD results are cached too, and a hit reports their source.
 #[tokio::test]
 async fn cached_audd_results_keep_their_source() {
     let fakes = Fakes::start().await;
@@ -731,7 +732,7 @@ async fn cached_audd_results_keep_their_source() {
     assert_eq!(second.matches[0].title.as_deref(), Some("Warriors"));
 }
 
-// §11 fix: audd_note is only set when AudD supplied the matches.
+// Fix of an upstream bug: audd_note is only set when AudD supplied the matches.
 #[tokio::test]
 async fn no_audd_note_when_audd_found_nothing() {
     let fakes = Fakes::start().await;
@@ -1002,7 +1003,7 @@ async fn the_audd_token_never_reaches_results_or_messages() {
     assert!(!everything.contains(AUDD_TOKEN), "{everything}");
 }
 
-// §11 fix: real HTTPS endpoints, finite timeouts and retries by default.
+// Fix of an upstream bug: real HTTPS endpoints, finite timeouts and retries by default.
 #[test]
 fn defaults_use_https_timeouts_and_retries() {
     let config = recozik_core::ServicesConfig::default();

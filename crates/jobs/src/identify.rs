@@ -1,7 +1,7 @@
-//! Identification requests from the server's defaults and a client's options (web-api.md
-//! §9.1), and running one as a principal: its feature permissions and quotas apply, results go
-//! through the shared lookup cache. Used by the upload job kind and by `recozik_api`'s
-//! synchronous `from-path`.
+//! Identification requests from the server's defaults and a client's options (the client may
+//! choose only what `IdentifyOptions` lists), and running one as a principal: its feature
+//! permissions and quotas apply, results go through the shared lookup cache. Used by the upload job
+//! kind and by `recozik_api`'s synchronous `from-path`.
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -20,7 +20,7 @@ use crate::events::{EventHub, JobSubscription};
 use crate::schema::{job_events, jobs};
 use crate::time::{from_db, opt_from_db, to_db};
 
-/// Status of a job (web-api.md §8.1, plus `cancelled`).
+/// Status of a job (the upstream statuses, plus `cancelled`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JobStatus {

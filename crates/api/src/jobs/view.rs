@@ -1,4 +1,4 @@
-//! The wire JSON of jobs: `JobDetail` (web-api.md §6) and the WebSocket frames (§7).
+//! The wire JSON of jobs: `JobDetail` (the body of `GET /jobs/{id}`) and the WebSocket frames.
 //!
 //! Timestamps are RFC 3339 UTC with a `Z` and microseconds (`2026-11-25T16:23:41.152556Z`).
 

@@ -1,7 +1,7 @@
 //! The identify pipeline: fingerprint a file, look it up (cache, AcoustID, AudD), enrich it from
 //! MusicBrainz, fall back to its own tags, and report what happened.
 //!
-//! Order of operations (identify-pipeline spec §7, with its §11 fixes):
+//! Order of operations (upstream's, with its bugs fixed):
 //! 1. `identify` must be permitted.
 //! 2. Fingerprint (on a blocking thread).
 //! 3. Cache lookup unless refreshing; a hit (never an empty list) skips every service.
