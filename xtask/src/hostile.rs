@@ -9,6 +9,8 @@
 use std::path::Path;
 use std::process::Command;
 
+use crate::util;
+
 /// Where the absolute-path playlists point; tests put a copy of the marker there.
 pub const ABSOLUTE_MARKER: &str = "/tmp/recozik-hostile/marker.mp3";
 
@@ -18,20 +20,19 @@ pub fn generate(dir: &Path) -> anyhow::Result<()> {
     let marker_dir = dir.join("marker");
     std::fs::create_dir_all(&marker_dir)?;
     // A rising tone unlike any good fixture: its fingerprint identifies it.
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "aevalsrc=exprs='0.4*sin(2*PI*(300+40*t)*t)':s=44100:d=8",
-        "-c:a",
-        "libmp3lame",
-        "-b:a",
-        "64k",
-    ])
-    .arg(marker_dir.join("marker.mp3"))
-    .status()
-    .map_err(anyhow::Error::from)
-    .and_then(check_status)?;
+    util::run_status(
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "aevalsrc=exprs='0.4*sin(2*PI*(300+40*t)*t)':s=44100:d=8",
+            "-c:a",
+            "libmp3lame",
+            "-b:a",
+            "64k",
+        ])
+        .arg(marker_dir.join("marker.mp3")),
+    )?;
 
     let hostile = dir.join("hostile");
     if hostile.exists() {
@@ -175,22 +176,21 @@ fn derived_from_good(dir: &Path, hostile: &Path, write: &Writer<'_>) -> anyhow::
     write("truncated_header.opus", &ogg[..90.min(ogg.len())])?;
 
     // An image wearing an audio extension (image demuxers are not containers of audio).
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc=size=32x24:rate=1:duration=1",
-        "-frames:v",
-        "1",
-        "-f",
-        "image2",
-        "-c:v",
-        "png",
-    ])
-    .arg(hostile.join("png_image.mp3"))
-    .status()
-    .map_err(anyhow::Error::from)
-    .and_then(check_status)?;
+    util::run_status(
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=32x24:rate=1:duration=1",
+            "-frames:v",
+            "1",
+            "-f",
+            "image2",
+            "-c:v",
+            "png",
+        ])
+        .arg(hostile.join("png_image.mp3")),
+    )?;
 
     // Seeded mutations of good files.
     for (index, name) in [
@@ -223,14 +223,6 @@ fn ffmpeg(args: &[&str]) -> Command {
             "-1",
         ]);
     command
-}
-
-fn check_status(status: std::process::ExitStatus) -> anyhow::Result<()> {
-    if status.success() {
-        Ok(())
-    } else {
-        anyhow::bail!("ffmpeg failed ({status})")
-    }
 }
 
 fn hls(segment: &str, ended: bool) -> String {
