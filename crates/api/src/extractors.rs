@@ -53,13 +53,23 @@ impl FromRequest for Admin {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let authenticated = Authenticated::from_request(request, payload);
-        Box::pin(async move {
-            let Authenticated(principal) = authenticated.await?;
-            recozik_auth::require_admin(&principal)?;
-            Ok(Self(principal))
+        authenticated_then(request, payload, |principal| {
+            recozik_auth::require_admin(&principal).map(|()| Self(principal))
         })
     }
+}
+
+/// An [`Authenticated`] principal that must also pass `check` (auth's admin rules).
+fn authenticated_then<T: 'static>(
+    request: &HttpRequest,
+    payload: &mut Payload,
+    check: fn(Principal) -> Result<T, AuthError>,
+) -> LocalBoxFuture<'static, Result<T, ApiError>> {
+    let authenticated = Authenticated::from_request(request, payload);
+    Box::pin(async move {
+        let Authenticated(principal) = authenticated.await?;
+        Ok(check(principal)?)
+    })
 }
 
 /// An admin principal for `/admin/users` and register (session or API token; upstream accepted
@@ -72,14 +82,8 @@ impl FromRequest for UserAdmin {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let authenticated = Authenticated::from_request(request, payload);
-        Box::pin(async move {
-            let Authenticated(principal) = authenticated.await?;
-            if principal.is_admin() {
-                Ok(Self(principal))
-            } else {
-                Err(AuthError::AdminRequired.into())
-            }
+        authenticated_then(request, payload, |principal| {
+            recozik_auth::require_session_admin(Some(principal)).map(Self)
         })
     }
 }
