@@ -46,7 +46,7 @@ impl FingerprintOptions {
     /// `decode_timeout_seconds × length / 600` (at least 10 s) for a bounded length, so 120 s
     /// gets a fifth of it (60 s by default).
     pub fn decode_deadline(&self) -> Duration {
-        let whole = self.decode_timeout_seconds.max(1);
+        let whole = self.whole_file_seconds();
         let seconds = match self.max_length_seconds {
             0 => whole,
             length => {
@@ -56,6 +56,18 @@ impl FingerprintOptions {
             }
         };
         Duration::from_secs(u64::from(seconds))
+    }
+}
+
+impl FingerprintOptions {
+    /// The deadline of a decode of the whole file, whatever `max_length_seconds` says (AudD's
+    /// snippet may start anywhere in the file).
+    pub fn whole_file_deadline(&self) -> Duration {
+        Duration::from_secs(u64::from(self.whole_file_seconds()))
+    }
+
+    fn whole_file_seconds(&self) -> u32 {
+        self.decode_timeout_seconds.max(1)
     }
 }
 
@@ -201,6 +213,7 @@ mod tests {
         assert_eq!(options.decode_deadline(), Duration::from_mins(1));
         options.max_length_seconds = 0;
         assert_eq!(options.decode_deadline(), Duration::from_mins(5));
+        assert_eq!(options.whole_file_deadline(), Duration::from_mins(5));
         options.max_length_seconds = 5;
         assert_eq!(options.decode_deadline(), Duration::from_secs(10));
         options.max_length_seconds = u32::MAX;

@@ -174,13 +174,16 @@ impl Settings {
         if self.cache_ttl_hours > crate::pipeline::MAX_CACHE_TTL_HOURS {
             return Err(invalid(
                 "cache_ttl_hours",
-                "must be at most 87600 (ten years)",
+                format!(
+                    "must be at most {} (ten years)",
+                    crate::pipeline::MAX_CACHE_TTL_HOURS
+                ),
             ));
         }
         if !(1..=MAX_DECODE_TIMEOUT_SECONDS).contains(&self.decode_timeout_seconds) {
             return Err(invalid(
                 "decode_timeout_seconds",
-                "must be between 1 and 86400 (one day)",
+                format!("must be between 1 and {MAX_DECODE_TIMEOUT_SECONDS} (one day)"),
             ));
         }
         self.base_media_root = absolute(&expand_home(&self.base_media_root));

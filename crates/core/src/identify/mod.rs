@@ -342,9 +342,7 @@ impl Run<'_> {
                 &self.request.audio_path,
                 offset,
                 crate::audio::DecodeLimits {
-                    deadline: std::time::Duration::from_secs(u64::from(
-                        self.request.fingerprint.decode_timeout_seconds.max(1),
-                    )),
+                    deadline: self.request.fingerprint.whole_file_deadline(),
                 },
             )
             .await?;
