@@ -56,6 +56,7 @@ pub struct IssuedSession {
 
 /// The JSON body of login and refresh responses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginResponse {
     /// Username.
     pub username: String,
@@ -126,6 +127,7 @@ impl IssuedSession {
 
 /// A session as listed by the admin endpoints (no secrets).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionInfo {
     /// Row id.
     pub id: i64,

@@ -17,6 +17,7 @@ use crate::password::{check_password_strength, normalize_email, normalize_userna
 
 /// A user as the API shows it (`UserResponse`; never the password hash).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserInfo {
     /// Immutable id.
     pub id: i64,
@@ -33,6 +34,7 @@ pub struct UserInfo {
     /// Features (empty = all).
     pub allowed_features: Vec<String>,
     /// Quota limits.
+    #[cfg_attr(feature = "openapi", schema(inline))]
     pub quota_limits: RawQuotaLimits,
     /// Creation time.
     pub created_at: DateTime<Utc>,

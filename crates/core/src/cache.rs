@@ -18,6 +18,7 @@ use crate::matches::Match;
 
 /// Which service produced a result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum MatchSource {
     #[serde(rename = "acoustid")]
     AcoustId,

@@ -12,6 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 /// One release (album edition) a recording appears on.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Release {
     #[serde(default)]
     pub title: Option<String>,
@@ -26,6 +27,7 @@ pub struct Release {
 
 /// One candidate identification of a file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Match {
     /// Confidence in `[0, 1]`.
     #[serde(default, deserialize_with = "lenient_score")]

@@ -9,6 +9,7 @@ use crate::audio::probe_file;
 /// The tags reported when no service matched. Only keys with a value are serialised, e.g.
 /// `{"artist": "…", "title": "…"}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EmbeddedMetadata {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artist: Option<String>,

@@ -42,6 +42,7 @@ impl InvalidOptions {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 #[allow(clippy::struct_excessive_bools)] // the client's switches, as the API names them
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IdentifyOptions {
     pub refresh_cache: bool,
     /// `None`: the `cache_enabled` setting.

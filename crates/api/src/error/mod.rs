@@ -19,11 +19,14 @@ pub use extractors::{configure_extractors, json_error, path_error, query_error};
 pub use library::audio_error_text;
 
 /// One entry of a 422 response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ValidationIssue {
+    /// What is wrong, e.g. `missing`, `int_parsing`, `less_than_equal`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// Where: `body`, `query` or `path`, then the field name.
     pub loc: Vec<serde_json::Value>,
+    /// A sentence for people.
     pub msg: String,
 }
 
@@ -153,10 +156,21 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    detail: serde_json::Value,
-    code: &'a str,
+/// The body of every error except 422.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// A sentence for people (the upstream texts are kept).
+    pub detail: String,
+    /// A stable machine-readable name (see `codes`).
+    pub code: &'static str,
+}
+
+/// The body of a 422.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ValidationErrorBody {
+    pub detail: Vec<ValidationIssue>,
+    /// Always `validation_error`.
+    pub code: &'static str,
 }
 
 impl ResponseError for ApiError {
@@ -165,18 +179,20 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let detail = match &self.detail {
-            Detail::Text(text) => serde_json::Value::from(text.as_str()),
-            Detail::Validation(issues) => serde_json::to_value(issues).unwrap_or_default(),
-        };
         let mut response = HttpResponse::build(self.status);
         if let Some(seconds) = self.retry_after_seconds {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from(seconds)));
         }
-        response.json(Body {
-            detail,
-            code: self.code,
-        })
+        match &self.detail {
+            Detail::Text(text) => response.json(ErrorBody {
+                detail: text.clone(),
+                code: self.code,
+            }),
+            Detail::Validation(issues) => response.json(ValidationErrorBody {
+                detail: issues.clone(),
+                code: self.code,
+            }),
+        }
     }
 }
 

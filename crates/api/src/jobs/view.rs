@@ -3,7 +3,9 @@
 //! Timestamps are RFC 3339 UTC with a `Z` and microseconds (`2026-11-25T16:23:41.152556Z`).
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use recozik_core::identify::IdentifyResult;
 use recozik_storage::{Job, JobEvent, JobEventData, JobStatus};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 /// RFC 3339 UTC with `Z`.
@@ -19,18 +21,41 @@ fn result_value(result: Option<&str>) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// A job as the API shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct JobDetail {
+    pub job_id: String,
+    #[schema(value_type = String, example = "queued")]
+    pub status: &'static str,
+    /// RFC 3339 UTC.
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+    /// Set once the job is completed, failed or cancelled.
+    #[schema(format = DateTime)]
+    pub finished_at: Option<String>,
+    /// Progress messages, oldest first.
+    pub messages: Vec<String>,
+    /// The identification, once completed.
+    #[schema(value_type = Option<IdentifyResult>)]
+    pub result: Value,
+    /// Why the job failed or was cancelled.
+    pub error: Option<String>,
+}
+
 /// `JobDetail`: `{job_id, status, created_at, updated_at, finished_at, messages, result, error}`.
-pub fn job_detail(job: &Job) -> Value {
-    json!({
-        "job_id": job.id,
-        "status": job.status.as_str(),
-        "created_at": timestamp(job.created_at),
-        "updated_at": timestamp(job.updated_at),
-        "finished_at": job.finished_at.map(timestamp),
-        "messages": job.messages,
-        "result": result_value(job.result.as_deref()),
-        "error": job.error,
-    })
+pub fn job_detail(job: &Job) -> JobDetail {
+    JobDetail {
+        job_id: job.id.clone(),
+        status: job.status.as_str(),
+        created_at: timestamp(job.created_at),
+        updated_at: timestamp(job.updated_at),
+        finished_at: job.finished_at.map(timestamp),
+        messages: job.messages.clone(),
+        result: result_value(job.result.as_deref()),
+        error: job.error.clone(),
+    }
 }
 
 /// The first WebSocket frame: `{"type":"snapshot","job":JobDetail}`.

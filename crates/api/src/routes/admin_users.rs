@@ -1,12 +1,14 @@
 //! `/admin/users/*`: user administration, for admins (session or API token).
 
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
-use recozik_auth::{Auth, RawQuotaLimits, UserPatch};
+use recozik_auth::{Auth, RawQuotaLimits, SessionInfo, UserInfo, UserPatch};
 use serde::Deserialize;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::blocking;
 use crate::extractors::{Paging, UserAdmin};
+use crate::routes::health::StatusOk;
+use crate::routes::openapi::{GuardErrors, Invalid};
 use crate::state::AppState;
 
 /// Runs `work` with the auth service on a blocking thread, for the admin `_admin` proves the
@@ -26,15 +28,15 @@ async fn as_admin<T: Send + 'static>(
     Ok(outcome)
 }
 
-fn ok_status() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
-}
-
 /// `GET /admin/users` pages: 100 by default, at most 500 (upstream accepted anything, and
 /// negative values meant "all").
 pub type UserPaging = Paging<100, 500>;
 
-/// `GET /admin/users?limit=&offset=`
+/// List users
+#[utoipa::path(get, path = "/admin/users", operation_id = "list_users", tag = "admin",
+    security(("apiToken" = []), ("session" = [])),
+    params(UserPaging),
+    responses((status = 200, description = "Users", body = Vec<UserInfo>), GuardErrors, Invalid))]
 pub async fn list(
     state: web::Data<AppState>,
     paging: UserPaging,
@@ -46,7 +48,14 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(users))
 }
 
-/// `GET /admin/users/{user_id}`
+/// A user
+#[utoipa::path(get, path = "/admin/users/{user_id}", operation_id = "get_user", tag = "admin",
+    security(("apiToken" = []), ("session" = [])),
+    params(("user_id" = i64, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "The user", body = UserInfo),
+        (status = 404, description = "No such user", body = ErrorBody),
+        GuardErrors))]
 pub async fn get(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -58,7 +67,8 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(user))
 }
 
-#[derive(Debug, Deserialize)]
+/// Absent or `null` fields are left unchanged.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct UpdateBody {
     #[serde(default)]
     email: Option<String>,
@@ -71,10 +81,22 @@ pub struct UpdateBody {
     #[serde(default)]
     allowed_features: Option<Vec<String>>,
     #[serde(default)]
+    #[schema(inline)]
     quota_limits: Option<RawQuotaLimits>,
 }
 
-/// `PUT /admin/users/{user_id}`: partial update; `null` or absent leaves a field unchanged.
+/// Update a user
+///
+/// A partial update: absent or `null` fields are left unchanged.
+#[utoipa::path(put, path = "/admin/users/{user_id}", operation_id = "update_user", tag = "admin",
+    security(("apiToken" = []), ("session" = [])),
+    params(("user_id" = i64, Path, description = "The user's id")),
+    request_body = UpdateBody,
+    responses(
+        (status = 200, description = "The updated user", body = UserInfo),
+        (status = 400, description = "Invalid e-mail, role, feature or quota, or the last active admin would be lost", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        GuardErrors, Invalid))]
 pub async fn update(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -100,7 +122,17 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(user))
 }
 
-/// `DELETE /admin/users/{user_id}`: the user's sessions, tokens and quota usage go too.
+/// Delete a user
+///
+/// The user's sessions, tokens and quota usage go too.
+#[utoipa::path(delete, path = "/admin/users/{user_id}", operation_id = "delete_user", tag = "admin",
+    security(("apiToken" = []), ("session" = [])),
+    params(("user_id" = i64, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "Deleted", body = StatusOk),
+        (status = 400, description = "The last active admin cannot be deleted", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        GuardErrors))]
 pub async fn delete(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -112,15 +144,26 @@ pub async fn delete(
         auth.delete_user(user_id)
     })
     .await?;
-    Ok(ok_status())
+    Ok(StatusOk::response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ResetBody {
     new_password: String,
 }
 
-/// `POST /admin/users/{user_id}/reset-password`: ends every session of that user.
+/// Set a user's password
+///
+/// Every session of that user ends.
+#[utoipa::path(post, path = "/admin/users/{user_id}/reset-password", operation_id = "reset_user_password", tag = "admin",
+    security(("apiToken" = []), ("session" = [])),
+    params(("user_id" = i64, Path, description = "The user's id")),
+    request_body = ResetBody,
+    responses(
+        (status = 200, description = "Done", body = StatusOk),
+        (status = 400, description = "The password is too weak", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        GuardErrors, Invalid))]
 pub async fn reset_password(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -134,10 +177,19 @@ pub async fn reset_password(
         auth.reset_password(user_id, &password)
     })
     .await?;
-    Ok(ok_status())
+    Ok(StatusOk::response())
 }
 
-/// `GET /admin/users/{user_id}/sessions`: sessions whose refresh has not expired.
+/// A user's live sessions
+///
+/// Sessions whose refresh has not expired.
+#[utoipa::path(get, path = "/admin/users/{user_id}/sessions", operation_id = "list_user_sessions", tag = "admin",
+    security(("apiToken" = []), ("session" = [])),
+    params(("user_id" = i64, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "Sessions", body = Vec<SessionInfo>),
+        (status = 404, description = "No such user", body = ErrorBody),
+        GuardErrors))]
 pub async fn sessions(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -153,7 +205,14 @@ pub async fn sessions(
     Ok(HttpResponse::Ok().json(sessions))
 }
 
-/// `DELETE /admin/users/{user_id}/sessions`
+/// End every session of a user
+#[utoipa::path(delete, path = "/admin/users/{user_id}/sessions", operation_id = "revoke_user_sessions", tag = "admin",
+    security(("apiToken" = []), ("session" = [])),
+    params(("user_id" = i64, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "Done", body = StatusOk),
+        (status = 404, description = "No such user", body = ErrorBody),
+        GuardErrors))]
 pub async fn revoke_sessions(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -166,5 +225,5 @@ pub async fn revoke_sessions(
         auth.revoke_user_sessions(user_id)
     })
     .await?;
-    Ok(ok_status())
+    Ok(StatusOk::response())
 }

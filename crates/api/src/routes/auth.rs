@@ -2,15 +2,18 @@
 
 use actix_web::cookie::{Cookie, SameSite as CookieSameSite, time};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, HttpResponseBuilder, web};
+use recozik_auth::LoginResponse;
 use recozik_auth::principal::clear_cookies;
 use recozik_auth::{
     CookieSpec, IssuedSession, LimitClass, NewUserRequest, RawQuotaLimits, SameSite,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{self, Credentials, blocking};
 use crate::extractors::{SessionUser, UserAdmin};
+use crate::routes::health::StatusOk;
+use crate::routes::openapi::{GuardErrors, Invalid};
 use crate::state::{AppState, auth_settings};
 
 pub fn to_cookie(spec: &CookieSpec) -> Cookie<'static> {
@@ -39,10 +42,6 @@ fn with_cookies<'a>(
     }
 }
 
-fn ok_status() -> serde_json::Value {
-    serde_json::json!({"status": "ok"})
-}
-
 fn session_response(state: &AppState, issued: &IssuedSession) -> HttpResponse {
     let mut builder = HttpResponse::Ok();
     with_cookies(
@@ -52,15 +51,26 @@ fn session_response(state: &AppState, issued: &IssuedSession) -> HttpResponse {
     builder.json(issued.response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct LoginBody {
     username: String,
     password: String,
+    /// Keep the refresh cookie for the long ("remember me") lifetime.
     #[serde(default)]
     remember: bool,
 }
 
-/// `POST /auth/login`
+/// Log in
+///
+/// Sets the session, refresh and CSRF cookies.
+#[utoipa::path(post, path = "/auth/login", tag = "auth",
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "Logged in; the cookies are set", body = LoginResponse),
+        (status = 401, description = "Invalid credentials", body = ErrorBody),
+        (status = 403, description = "The user is disabled", body = ErrorBody),
+        (status = 429, description = "Too many attempts; see `Retry-After`", body = ErrorBody),
+        Invalid))]
 pub async fn login(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -74,7 +84,15 @@ pub async fn login(
     Ok(session_response(&state, &issued))
 }
 
-/// `POST /auth/refresh`
+/// Rotate the session
+///
+/// Reads the refresh cookie (and the CSRF header); sets new cookies. A refresh cookie used
+/// twice ends its whole session family.
+#[utoipa::path(post, path = "/auth/refresh", tag = "auth",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "Refreshed; new cookies are set", body = LoginResponse),
+        GuardErrors))]
 pub async fn refresh(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -87,7 +105,15 @@ pub async fn refresh(
     Ok(session_response(&state, &issued))
 }
 
-/// `POST /auth/logout` (CSRF required, even when not logged in).
+/// Log out
+///
+/// Ends the session and clears the cookies; the CSRF header is required even when the session
+/// has already expired.
+#[utoipa::path(post, path = "/auth/logout", tag = "auth",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "Logged out", body = StatusOk),
+        (status = 403, description = "The CSRF header does not match", body = ErrorBody)))]
 pub async fn logout(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -104,25 +130,47 @@ pub async fn logout(
     .await?;
     let mut builder = HttpResponse::Ok();
     with_cookies(&mut builder, &clear_cookies(chrono::Utc::now()));
-    Ok(builder.json(ok_status()))
+    Ok(builder.json(StatusOk::OK))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct RegisterBody {
     username: String,
     email: String,
     #[serde(default)]
     display_name: Option<String>,
     password: String,
+    /// Default: `readonly`.
     #[serde(default)]
     roles: Option<Vec<String>>,
+    /// Empty means every feature.
     #[serde(default)]
     allowed_features: Vec<String>,
+    /// Per-scope limits; `null` means unlimited.
     #[serde(default)]
+    #[schema(inline)]
     quota_limits: RawQuotaLimits,
 }
 
-/// `POST /auth/register`: an admin (session with CSRF, or admin API token) creates a user.
+/// The answer of `POST /auth/register`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Registered {
+    #[schema(example = "ok")]
+    status: &'static str,
+    /// The new user's id.
+    id: i64,
+}
+
+/// Create a user
+///
+/// For admins (a session with the CSRF header, or an admin API token).
+#[utoipa::path(post, path = "/auth/register", tag = "admin",
+    security(("apiToken" = []), ("session" = [])),
+    request_body = RegisterBody,
+    responses(
+        (status = 200, description = "Created", body = Registered),
+        (status = 400, description = "Invalid or already taken username, e-mail, password, role, feature or quota", body = ErrorBody),
+        GuardErrors, Invalid))]
 pub async fn register(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -145,16 +193,28 @@ pub async fn register(
     let auth = state.auth.clone();
     let created = blocking(move || auth.register(&new_user)).await?;
     // Upstream answered `{"status":"ok"}`; the new id is added for clients that need it.
-    Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ok", "id": created.id})))
+    Ok(HttpResponse::Ok().json(Registered {
+        status: "ok",
+        id: created.id,
+    }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ChangePasswordBody {
     old_password: String,
     new_password: String,
 }
 
-/// `POST /auth/change-password`: every session of the user ends (cookies cleared).
+/// Change one's password
+///
+/// Session cookie only; every session of the user ends and the cookies are cleared.
+#[utoipa::path(post, path = "/auth/change-password", tag = "auth",
+    security(("session" = [])),
+    request_body = ChangePasswordBody,
+    responses(
+        (status = 200, description = "Changed", body = StatusOk),
+        (status = 400, description = "The new password is too weak (a wrong current password is a 401)", body = ErrorBody),
+        GuardErrors, Invalid))]
 pub async fn change_password(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -170,5 +230,5 @@ pub async fn change_password(
     .await?;
     let mut builder = HttpResponse::Ok();
     with_cookies(&mut builder, &clear_cookies(chrono::Utc::now()));
-    Ok(builder.json(ok_status()))
+    Ok(builder.json(StatusOk::OK))
 }

@@ -6,14 +6,17 @@ use recozik_core::identify::NoProgress;
 use recozik_core::media::{check_extension, resolve_under_root};
 use serde::Deserialize;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract;
 use crate::extractors::Authenticated;
 use crate::pipeline::{IdentifyOptions, build_request, identify_as};
+use crate::routes::openapi::{GuardErrors, Invalid};
 use crate::state::AppState;
+use recozik_core::identify::IdentifyResult;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct FromPathBody {
+    /// Relative to the media root.
     audio_path: String,
     #[serde(flatten)]
     options: IdentifyOptions,
@@ -29,6 +32,17 @@ fn reserved_paths(state: &AppState) -> Vec<std::path::PathBuf> {
     ]
 }
 
+/// Identify a file under the media root
+///
+/// Synchronous: the answer is the identification. Needs the `identify` feature.
+#[utoipa::path(post, path = "/identify/from-path", operation_id = "identify_from_path", tag = "identify",
+    security(("apiToken" = []), ("session" = [])),
+    request_body = FromPathBody,
+    responses(
+        (status = 200, description = "The identification", body = IdentifyResult),
+        (status = 400, description = "Bad path or extension, unreadable audio, or an upstream failure", body = ErrorBody),
+        (status = 404, description = "Audio file not found", body = ErrorBody),
+        GuardErrors, Invalid))]
 pub async fn from_path(
     request: HttpRequest,
     state: web::Data<AppState>,

@@ -11,22 +11,31 @@ use recozik_storage::{CancelOutcome, Job};
 use serde::Deserialize;
 
 use crate::codes;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::blocking;
 use crate::extractors::{Authenticated, Paging};
-use crate::jobs::{self, JobFilter, view};
+use crate::jobs::view::{self, JobDetail};
+use crate::jobs::{self, JobFilter};
+use crate::routes::openapi::{GuardErrors, Invalid};
 use crate::state::AppState;
 
 /// `GET /jobs` pages: 20 by default, at most 100.
 pub type JobPaging = Paging<20, 100>;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// A username to filter by (admins only).
     user_id: Option<String>,
 }
 
-/// `GET /jobs?limit=&offset=&user_id=`: newest first.
+/// List jobs, newest first
+///
+/// A user sees their own jobs; an admin sees every job, or one user's with `user_id`.
+#[utoipa::path(get, path = "/jobs", operation_id = "list_jobs", tag = "jobs",
+    security(("apiToken" = []), ("session" = [])),
+    params(JobPaging, ListQuery),
+    responses((status = 200, description = "Jobs", body = Vec<JobDetail>), GuardErrors, Invalid))]
 pub async fn list(
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
@@ -66,7 +75,14 @@ async fn accessible_job(
     }
 }
 
-/// `GET /jobs/{job_id}`
+/// A job
+#[utoipa::path(get, path = "/jobs/{job_id}", operation_id = "get_job", tag = "jobs",
+    security(("apiToken" = []), ("session" = [])),
+    params(("job_id" = String, Path, description = "The job's id")),
+    responses(
+        (status = 200, description = "The job", body = JobDetail),
+        (status = 404, description = "Job not found", body = ErrorBody),
+        GuardErrors))]
 pub async fn detail(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -78,6 +94,14 @@ pub async fn detail(
 
 /// `DELETE /jobs/{job_id}`: cancels a queued or running job of the caller (or any job, for an
 /// admin): 200 with the cancelled `JobDetail`; 409 when it had already finished.
+#[utoipa::path(delete, path = "/jobs/{job_id}", operation_id = "cancel_job", tag = "jobs", summary = "Cancel a job",
+    security(("apiToken" = []), ("session" = [])),
+    params(("job_id" = String, Path, description = "The job's id")),
+    responses(
+        (status = 200, description = "Cancelled", body = JobDetail),
+        (status = 404, description = "Job not found", body = ErrorBody),
+        (status = 409, description = "The job had already finished", body = ErrorBody),
+        GuardErrors))]
 pub async fn cancel(
     state: web::Data<AppState>,
     path: web::Path<String>,

@@ -8,7 +8,9 @@ mod docs;
 mod health;
 mod identify;
 pub mod jobs;
+pub mod openapi;
 mod upload;
+mod upload_form;
 mod whoami;
 mod ws;
 
@@ -153,7 +155,7 @@ mod tests {
             })
             .collect();
         let mut documented = BTreeSet::new();
-        let paths = docs::document()["paths"]
+        let paths = openapi::document()["paths"]
             .as_object()
             .cloned()
             .unwrap_or_default();

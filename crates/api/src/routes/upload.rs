@@ -8,15 +8,16 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use recozik_auth::Feature;
-use serde_json::json;
 
 use crate::codes;
-use crate::error::{ApiError, ValidationIssue};
+use crate::error::{ApiError, ErrorBody, ValidationIssue};
 use crate::extract::blocking;
 use crate::extractors::Authenticated;
 use crate::jobs::limits::{DiskFloor, UploadBudget, UploadLimits};
 use crate::jobs::{self, PendingUpload};
 use crate::pipeline::IdentifyOptions;
+use crate::routes::openapi::{GuardErrors, Invalid};
+use crate::routes::upload_form::{Queued, UploadForm, apply_option};
 use crate::state::AppState;
 
 /// Bytes gathered before one write to disk (memory per upload stays about this size).
@@ -44,39 +45,6 @@ fn multipart_error(error: MultipartError) -> ApiError {
             )
         }
     }
-}
-
-/// Form booleans as pydantic reads them; an empty value means "not sent".
-fn parse_bool(name: &str, value: &str) -> Result<Option<bool>, ApiError> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "" => Ok(None),
-        "1" | "on" | "t" | "true" | "y" | "yes" => Ok(Some(true)),
-        "0" | "off" | "f" | "false" | "n" | "no" => Ok(Some(false)),
-        _ => Err(ApiError::validation(vec![ValidationIssue::new(
-            "bool_parsing",
-            &["body", name],
-            "Input should be a valid boolean, unable to interpret input",
-        )])),
-    }
-}
-
-fn apply_option(options: &mut IdentifyOptions, name: &str, value: &str) -> Result<(), ApiError> {
-    let target = match name {
-        "refresh_cache" => &mut options.refresh_cache,
-        "metadata_fallback" => &mut options.metadata_fallback,
-        "prefer_audd" => &mut options.prefer_audd,
-        "force_audd_enterprise" => &mut options.force_audd_enterprise,
-        "enable_audd" => {
-            options.enable_audd = parse_bool(name, value)?;
-            return Ok(());
-        }
-        // Unknown fields (the dashboard's `locale`, framework keys) are ignored.
-        _ => return Ok(()),
-    };
-    if let Some(flag) = parse_bool(name, value)? {
-        *target = flag;
-    }
-    Ok(())
 }
 
 async fn read_small_field(field: &mut Field) -> Result<String, ApiError> {
@@ -190,7 +158,20 @@ async fn receive_file(
     Ok((job_id, upload))
 }
 
-/// `POST /identify/upload`
+/// Upload a file and queue its identification
+///
+/// The file is streamed to disk under the upload limits, then identified by a job: follow it
+/// with `GET /jobs/{job_id}` or the WebSocket. Needs the `identify` feature.
+#[utoipa::path(post, path = "/identify/upload", operation_id = "identify_upload", tag = "identify",
+    security(("apiToken" = []), ("session" = [])),
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "Queued", body = Queued),
+        (status = 400, description = "Extension not allowed, empty file or malformed form", body = ErrorBody),
+        (status = 413, description = "Too large, or uploads are disabled", body = ErrorBody),
+        (status = 415, description = "The file part is not `audio/*`", body = ErrorBody),
+        (status = 507, description = "Not enough free disk space under the media root", body = ErrorBody),
+        GuardErrors, Invalid))]
 pub async fn upload(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -243,5 +224,5 @@ pub async fn upload(
         let state = state.clone().into_inner();
         blocking(move || jobs::submit_upload(&state, &principal, &job_id, upload, options)).await?
     };
-    Ok(HttpResponse::Ok().json(json!({"job_id": job.id, "status": "queued"})))
+    Ok(HttpResponse::Ok().json(Queued::new(job.id)))
 }

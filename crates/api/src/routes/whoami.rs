@@ -5,9 +5,10 @@ use serde::Serialize;
 
 use crate::error::ApiError;
 use crate::extractors::Authenticated;
+use crate::routes::openapi::GuardErrors;
 
-#[derive(Debug, Serialize)]
-struct WhoAmI {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct WhoAmI {
     /// The username (upstream's field name).
     user_id: String,
     display_name: Option<String>,
@@ -17,7 +18,10 @@ struct WhoAmI {
     allowed_features: Vec<&'static str>,
 }
 
-/// `GET /whoami`
+/// The caller's identity
+#[utoipa::path(get, path = "/whoami", tag = "auth",
+    security(("apiToken" = []), ("session" = [])),
+    responses((status = 200, description = "Identity", body = WhoAmI), GuardErrors))]
 pub async fn whoami(Authenticated(principal): Authenticated) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(WhoAmI {
         allowed_features: principal.allowed_feature_names(),

@@ -12,7 +12,7 @@ use recozik_storage::{Job, JobEventData, JobStatus, JobSubscription};
 
 use super::jobs::{access_denied, job_not_found};
 use crate::codes;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{self, blocking};
 use crate::jobs::sockets::SocketSlot;
 use crate::jobs::{self, view};
@@ -100,7 +100,19 @@ fn too_many_websockets(state: &AppState) -> ApiError {
     )
 }
 
-/// `GET /ws/jobs/{job_id}`
+/// Follow a job over a WebSocket
+///
+/// Frames: a `snapshot` of the job, then its `status`, `message` and `result` events; the
+/// server closes with 1000 after the terminal events. Authentication: the `X-API-Token`
+/// header, else the session cookie (then the page's `Origin` must be allowed). A refusal after
+/// the upgrade closes with 1008 and the reason as text (1011 for a failure of the server).
+#[utoipa::path(get, path = "/ws/jobs/{job_id}", operation_id = "follow_job", tag = "jobs",
+    security(("apiToken" = []), ("session" = [])),
+    params(("job_id" = String, Path, description = "The job's id")),
+    responses(
+        (status = 101, description = "Switching protocols: the WebSocket is open"),
+        (status = 429, description = "Too many open WebSockets for this user, or rate limited", body = ErrorBody),
+        (status = 503, description = "Temporarily unable to read the job; see `Retry-After`", body = ErrorBody)))]
 pub async fn websocket(
     request: HttpRequest,
     state: web::Data<AppState>,

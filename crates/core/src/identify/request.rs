@@ -102,6 +102,7 @@ impl IdentifyRequest {
 
 /// The outcome of an identification; serialises to the web API's `IdentifyResult`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IdentifyResult {
     pub matches: Vec<Match>,
     pub match_source: Option<MatchSource>,
