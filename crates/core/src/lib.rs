@@ -16,6 +16,7 @@ pub use fingerprint::{Fingerprint, FingerprintOptions, fingerprint_file};
 
 pub mod acoustid;
 pub mod audd;
+pub mod batch;
 pub mod cache;
 pub mod http;
 pub mod identify;
