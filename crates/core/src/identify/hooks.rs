@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::cache::LookupCache;
+use crate::musicbrainz::MbRecording;
 use crate::policy::{AccessPolicy, AllowAll, QuotaPolicy, Unlimited};
 
 /// Severity of a progress message.
@@ -44,6 +45,37 @@ pub struct IdentifyHooks<'a> {
     pub quota: &'a dyn QuotaPolicy,
     pub cache: Option<&'a dyn LookupCache>,
     pub progress: &'a dyn ProgressSink,
+    /// MusicBrainz answers shared by the identifications of one batch, so a recording is
+    /// fetched (and metered) once per batch.
+    pub recordings: Option<&'a RecordingMemo>,
+}
+
+/// MusicBrainz recordings already fetched, by lowercase MBID (`None`: MusicBrainz does not
+/// know it). Bounded: beyond [`RecordingMemo::CAPACITY`] entries new answers are not kept.
+#[derive(Debug, Default)]
+pub struct RecordingMemo {
+    recordings: std::sync::Mutex<std::collections::HashMap<String, Option<MbRecording>>>,
+}
+
+impl RecordingMemo {
+    /// About 20 MB at most.
+    pub const CAPACITY: usize = 20_000;
+
+    /// The remembered answer: `None` when never fetched.
+    pub fn get(&self, id: &str) -> Option<Option<MbRecording>> {
+        self.recordings
+            .lock()
+            .ok()
+            .and_then(|recordings| recordings.get(id).cloned())
+    }
+
+    pub fn remember(&self, id: &str, recording: Option<MbRecording>) {
+        if let Ok(mut recordings) = self.recordings.lock()
+            && (recordings.len() < Self::CAPACITY || recordings.contains_key(id))
+        {
+            recordings.insert(id.to_owned(), recording);
+        }
+    }
 }
 
 impl Default for IdentifyHooks<'_> {
@@ -53,6 +85,7 @@ impl Default for IdentifyHooks<'_> {
             quota: &Unlimited,
             cache: None,
             progress: &NoProgress,
+            recordings: None,
         }
     }
 }
@@ -81,6 +114,12 @@ impl<'a> IdentifyHooks<'a> {
     #[must_use]
     pub fn with_cache(mut self, cache: &'a dyn LookupCache) -> Self {
         self.cache = Some(cache);
+        self
+    }
+
+    #[must_use]
+    pub fn with_recordings(mut self, recordings: &'a RecordingMemo) -> Self {
+        self.recordings = Some(recordings);
         self
     }
 

@@ -23,7 +23,7 @@ mod hooks;
 mod request;
 
 pub use error::{IdentifyError, Service, UpstreamError};
-pub use hooks::{IdentifyHooks, NoProgress, ProgressLevel, ProgressSink};
+pub use hooks::{IdentifyHooks, NoProgress, ProgressLevel, ProgressSink, RecordingMemo};
 pub use request::{IdentifyRequest, IdentifyResult, MusicBrainzOptions, Services, ServicesConfig};
 
 use std::path::PathBuf;
@@ -57,6 +57,63 @@ pub async fn identify(
     }
     .execute()
     .await
+}
+
+/// How the AcoustID step of [`identify_fingerprinted`] is done.
+#[derive(Debug)]
+pub enum AcoustIdStep {
+    /// Consult the cache, then AcoustID (consuming `acoustid_lookup`): what [`identify`] does.
+    Live,
+    /// The caller found this cache entry (a batch checks the cache before batching).
+    Cached(CachedLookup),
+    /// The caller looked the fingerprint up (in a batch lookup) and consumed its quota.
+    LookedUp(Result<Vec<Match>, AcoustIdError>),
+}
+
+/// The rest of [`identify`] for a file the caller has fingerprinted: what a batch does after
+/// its batched AcoustID lookup. The `identify` feature is not checked again: the caller
+/// checked it before fingerprinting.
+pub async fn identify_fingerprinted(
+    services: &Services,
+    request: &IdentifyRequest,
+    hooks: &IdentifyHooks<'_>,
+    fingerprint: Fingerprint,
+    acoustid: AcoustIdStep,
+) -> Result<IdentifyResult, IdentifyError> {
+    Run {
+        services,
+        request,
+        hooks,
+        audd_note: None,
+        audd_error: None,
+        audd_attempted: false,
+    }
+    .complete(fingerprint, acoustid)
+    .await
+}
+
+/// The usable cache entry for `fingerprint`, when the request uses the cache and does not
+/// refresh it (an entry never holds an empty match list).
+pub async fn cached_lookup(
+    request: &IdentifyRequest,
+    hooks: &IdentifyHooks<'_>,
+    fingerprint: &Fingerprint,
+) -> Option<CachedLookup> {
+    let cache = hooks
+        .cache
+        .filter(|_| request.cache_enabled && !request.refresh_cache)?;
+    let key = LookupKey::new(&fingerprint.fingerprint, fingerprint.duration_seconds);
+    match cache.get(&key, request.cache_ttl()).await {
+        Ok(Some(entry)) if !entry.matches.is_empty() => Some(entry),
+        Ok(_) => None,
+        Err(error) => {
+            hooks.progress.report(
+                ProgressLevel::Warning,
+                &format!("{error}; continuing without it."),
+            );
+            None
+        }
+    }
 }
 
 /// Computes a fingerprint on a blocking thread.
@@ -94,29 +151,37 @@ impl Run<'_> {
         self.hooks.cache.filter(|_| self.request.cache_enabled)
     }
 
-    async fn execute(mut self) -> Result<IdentifyResult, IdentifyError> {
+    async fn execute(self) -> Result<IdentifyResult, IdentifyError> {
         let request = self.request;
         self.hooks.access.ensure_feature(Feature::Identify).await?;
 
         self.info("Computing the audio fingerprint.");
         let fingerprint =
             fingerprint_blocking(request.audio_path.clone(), request.fingerprint).await?;
+        self.complete(fingerprint, AcoustIdStep::Live).await
+    }
+
+    /// Everything after the fingerprint.
+    async fn complete(
+        mut self,
+        fingerprint: Fingerprint,
+        acoustid: AcoustIdStep,
+    ) -> Result<IdentifyResult, IdentifyError> {
+        let request = self.request;
         let key = LookupKey::new(&fingerprint.fingerprint, fingerprint.duration_seconds);
 
         let mut matches: Vec<Match> = Vec::new();
         let mut source: Option<MatchSource> = None;
-        let mut cache_hit = false;
-        if let Some(cache) = self.cache().filter(|_| !request.refresh_cache) {
-            match cache.get(&key, request.cache_ttl()).await {
-                Ok(Some(entry)) if !entry.matches.is_empty() => {
-                    self.info("Using the cached lookup result.");
-                    matches = entry.matches;
-                    source = Some(entry.source);
-                    cache_hit = true;
-                }
-                Ok(_) => {}
-                Err(error) => self.warn(&format!("{error}; continuing without it.")),
-            }
+        let (cached, mut looked_up) = match acoustid {
+            AcoustIdStep::Live => (cached_lookup(request, self.hooks, &fingerprint).await, None),
+            AcoustIdStep::Cached(entry) => (Some(entry), None),
+            AcoustIdStep::LookedUp(answer) => (None, Some(answer)),
+        };
+        let cache_hit = cached.is_some();
+        if let Some(entry) = cached {
+            self.info("Using the cached lookup result.");
+            matches = entry.matches;
+            source = Some(entry.source);
         }
 
         let audd_available = request.audd.available();
@@ -131,7 +196,11 @@ impl Run<'_> {
 
         let mut acoustid_failure: Option<IdentifyError> = None;
         if matches.is_empty() && !cache_hit {
-            match self.run_acoustid(&fingerprint).await {
+            let answer = match looked_up.take() {
+                Some(answer) => answer.map_err(|error| UpstreamError::AcoustId(error).into()),
+                None => self.run_acoustid(&fingerprint).await,
+            };
+            match answer {
                 Ok(found) if !found.is_empty() => {
                     matches = found;
                     source = Some(MatchSource::AcoustId);
@@ -377,8 +446,21 @@ impl Run<'_> {
                 ids.push(id);
             }
         }
+        let mut changed = false;
+        if let Some(memo) = self.hooks.recordings {
+            // Recordings this batch already fetched cost nothing more.
+            ids.retain(|id| match memo.get(id) {
+                Some(known) => {
+                    if let Some(recording) = known {
+                        changed |= fill_matching(matches, id, &recording);
+                    }
+                    false
+                }
+                None => true,
+            });
+        }
         if ids.is_empty() {
-            return false;
+            return changed;
         }
         if let Err(error) = self
             .hooks
@@ -387,7 +469,7 @@ impl Run<'_> {
             .await
         {
             self.warn(&format!("MusicBrainz enrichment skipped: {error}."));
-            return false;
+            return changed;
         }
         let cost = u32::try_from(ids.len()).unwrap_or(u32::MAX);
         if let Err(error) = self
@@ -397,22 +479,23 @@ impl Run<'_> {
             .await
         {
             self.warn(&format!("MusicBrainz enrichment skipped: {error}."));
-            return false;
+            return changed;
         }
         self.info("Completing the matches from MusicBrainz.");
-        let mut changed = false;
         let mut failed = 0u32;
         for id in &ids {
             match self.services.musicbrainz.lookup_recording(id).await {
                 Ok(Some(recording)) => {
-                    for target in matches
-                        .iter_mut()
-                        .filter(|m| m.recording_id.trim().eq_ignore_ascii_case(id))
-                    {
-                        changed |= recording.fill_match(target);
+                    changed |= fill_matching(matches, id, &recording);
+                    if let Some(memo) = self.hooks.recordings {
+                        memo.remember(id, Some(recording));
                     }
                 }
-                Ok(None) => {}
+                Ok(None) => {
+                    if let Some(memo) = self.hooks.recordings {
+                        memo.remember(id, None);
+                    }
+                }
                 Err(error) => {
                     failed += 1;
                     self.warn(&format!("MusicBrainz lookup failed for {id}: {error}."));
@@ -427,6 +510,22 @@ impl Run<'_> {
         }
         changed
     }
+}
+
+/// Completes the matches of recording `id` from `recording`; true when anything changed.
+fn fill_matching(
+    matches: &mut [Match],
+    id: &str,
+    recording: &crate::musicbrainz::MbRecording,
+) -> bool {
+    let mut changed = false;
+    for target in matches
+        .iter_mut()
+        .filter(|m| m.recording_id.trim().eq_ignore_ascii_case(id))
+    {
+        changed |= recording.fill_match(target);
+    }
+    changed
 }
 
 /// Whether a failed AudD call was nevertheless served by AudD (and so should stay metered).

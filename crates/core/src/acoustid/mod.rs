@@ -1,5 +1,5 @@
-//! AcoustID lookups: one POST per fingerprint, throttled process-wide, retried on transient
-//! failures, parsed into [`Match`]es.
+//! AcoustID lookups: one POST per fingerprint, or per batch of up to 20 ([`batch`]), throttled
+//! process-wide, retried on transient failures, parsed into [`Match`]es.
 //!
 //! The response shape is the real service's: with `meta=recordings releasegroups releases …`
 //! releases are nested inside release groups and dates are `{year, month?, day?}` objects. A
@@ -13,6 +13,10 @@ use serde_json::Value;
 use crate::http::{self, ConfigError, RetryPolicy, RetrySettings, Secret, Throttle, Transport};
 use crate::json;
 use crate::matches::{Match, Release, merge_matches};
+
+pub mod batch;
+
+pub use batch::{BatchAnswer, BatchQuery, MAX_BATCH};
 
 /// The public AcoustID lookup endpoint.
 pub const DEFAULT_ACOUSTID_ENDPOINT: &str = "https://api.acoustid.org/v2/lookup";
@@ -214,12 +218,18 @@ impl AcoustIdClient {
 
     /// Throttled, retried request; the payload of an `ok` answer.
     async fn send(&self, form: &[(&str, &str)]) -> Result<Value, AcoustIdError> {
+        self.send_body(&EncodedForm::new(form)).await
+    }
+
+    /// Throttled, retried request of an encoded form (one throttle slot per attempt, whatever
+    /// the number of fingerprints it carries).
+    async fn send_body(&self, body: &EncodedForm) -> Result<Value, AcoustIdError> {
         self.retry
             .run(
                 "AcoustID",
                 || async {
                     self.throttle.wait().await;
-                    self.attempt(form).await
+                    self.attempt(body).await
                 },
                 |error: &AcoustIdError| error.is_transient().then(|| error.retry_after()),
             )
@@ -227,11 +237,19 @@ impl AcoustIdClient {
     }
 
     /// One request. Returns the payload of an `ok` response, or the classified error.
-    async fn attempt(&self, form: &[(&str, &str)]) -> Result<Value, AcoustIdError> {
-        let response = self
+    async fn attempt(&self, body: &EncodedForm) -> Result<Value, AcoustIdError> {
+        let mut request = self
             .http
             .post(self.endpoint.clone())
-            .form(form)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body.bytes.clone());
+        if body.gzipped {
+            request = request.header(reqwest::header::CONTENT_ENCODING, "gzip");
+        }
+        let response = request
             .send()
             .await
             .map_err(|error| AcoustIdError::from_transport(Transport::from_reqwest(&error)))?;
@@ -243,6 +261,53 @@ impl AcoustIdClient {
             .map_err(|error| AcoustIdError::from_transport(Transport::from_reqwest(&error)))?;
         classify_response(status.as_u16(), retry_after, &body)
     }
+}
+
+/// A POST body: the url-encoded form, gzipped when it is large (a batch of 20 fingerprints
+/// is about 50 kB of text that compresses to a third).
+#[derive(Debug, Clone)]
+pub(crate) struct EncodedForm {
+    bytes: Vec<u8>,
+    gzipped: bool,
+}
+
+impl EncodedForm {
+    /// Bodies above this size are gzipped (AcoustID accepts `Content-Encoding: gzip`).
+    const GZIP_ABOVE: usize = 8 * 1024;
+
+    pub(crate) fn new<'a>(pairs: impl IntoIterator<Item = &'a (&'a str, &'a str)>) -> Self {
+        let mut serializer = url::form_urlencoded::Serializer::new(String::new());
+        for (name, value) in pairs {
+            serializer.append_pair(name, value);
+        }
+        Self::from_text(serializer.finish())
+    }
+
+    pub(crate) fn from_text(text: String) -> Self {
+        if text.len() > Self::GZIP_ABOVE
+            && let Some(compressed) = gzip(text.as_bytes())
+        {
+            return Self {
+                bytes: compressed,
+                gzipped: true,
+            };
+        }
+        Self {
+            bytes: text.into_bytes(),
+            gzipped: false,
+        }
+    }
+}
+
+/// Gzip of `data`; `None` if compression failed (the body is then sent as it is).
+fn gzip(data: &[u8]) -> Option<Vec<u8>> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(data.len() / 2),
+        flate2::Compression::fast(),
+    );
+    encoder.write_all(data).ok()?;
+    encoder.finish().ok()
 }
 
 /// The `duration` parameter: whole seconds, rounded half away from zero. The same rule is used
