@@ -18,6 +18,9 @@
 //!   fail, cancel, requeue on lease expiry, retention purge, listing) and its events, persisted
 //!   with per-job sequence numbers and published in process (`tokio::sync::broadcast`) and, on
 //!   PostgreSQL, across processes (`LISTEN/NOTIFY`) — see [`JobSubscription`].
+//! * The per-file state of library batch jobs and their rename journals ([`BatchStore`], over
+//!   the jobs database): resumable file lists, recorded entries streamed by keyset pages, and
+//!   write-ahead journals that make an interrupted rename undoable.
 //!
 //! * `testing` (feature `testing`, enabled by the tests only): scratch databases (a temporary
 //!   SQLite folder, or a fresh PostgreSQL database dropped afterwards) for the tests of this crate
@@ -44,6 +47,7 @@ mod migrate;
 mod schema;
 mod time;
 
+pub mod batch;
 pub mod cache;
 pub mod jobs;
 pub mod quota;
@@ -53,6 +57,10 @@ pub mod testing;
 pub mod tokens;
 pub mod users;
 
+pub use batch::{
+    BatchFile, BatchProgress, BatchStore, FileStatus, MoveState, RenameMove, RenameSet,
+    RenameSetState, StoredEntry,
+};
 pub use db::{Backend, Conn, ConnRef, Database, DatabaseUrl, PoolOptions};
 pub use error::{Result, StorageError};
 pub use events::JobSubscription;

@@ -109,3 +109,43 @@ diesel::table! {
 
 diesel::joinable!(job_events -> jobs (job_id));
 diesel::allow_tables_to_appear_in_same_query!(jobs, job_events);
+
+diesel::table! {
+    batch_files (job_id, seq) {
+        job_id -> Text,
+        seq -> BigInt,
+        path -> Text,
+        state -> Text,
+        status -> Nullable<Text>,
+        entry -> Nullable<Text>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    rename_sets (id) {
+        id -> BigInt,
+        job_id -> Text,
+        created_at -> Timestamp,
+        state -> Text,
+    }
+}
+
+diesel::table! {
+    rename_moves (set_id, idx) {
+        set_id -> BigInt,
+        idx -> BigInt,
+        source -> Text,
+        target -> Text,
+        state -> Text,
+        size -> Nullable<BigInt>,
+        mtime_ns -> Nullable<BigInt>,
+        backup -> Nullable<Text>,
+        replaced_existing -> Bool,
+    }
+}
+
+diesel::joinable!(batch_files -> jobs (job_id));
+diesel::joinable!(rename_sets -> jobs (job_id));
+diesel::joinable!(rename_moves -> rename_sets (set_id));
+diesel::allow_tables_to_appear_in_same_query!(jobs, batch_files, rename_sets, rename_moves);

@@ -666,7 +666,7 @@ fn migrations_are_idempotent_and_both_schemas_fit_in_one_database() {
         let url = tdb.jobs_url();
         let db = recozik_storage::Database::connect(url, &common::TestDb::pool_options(2)).unwrap();
         let applied = recozik_storage::migrate_all(&db, &db).unwrap();
-        assert_eq!(applied.len(), 2, "{}: {applied:?}", tdb.label());
+        assert_eq!(applied.len(), 3, "{}: {applied:?}", tdb.label());
         assert!(recozik_storage::migrate_all(&db, &db).unwrap().is_empty());
         let conn = &mut db.conn().unwrap();
         let user = recozik_storage::users::create(

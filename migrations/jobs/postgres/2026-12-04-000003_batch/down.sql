@@ -1,0 +1,3 @@
+DROP TABLE rename_moves;
+DROP TABLE rename_sets;
+DROP TABLE batch_files;
