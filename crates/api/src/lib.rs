@@ -43,6 +43,8 @@ pub mod token_cache;
 
 use std::time::Duration;
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, HttpServer, web};
 
 pub use settings::{Settings, SettingsError, Sources};
@@ -56,6 +58,28 @@ pub fn mount(config: &mut web::ServiceConfig, state: AppState) {
     routes::configure(config);
 }
 
+/// The complete application `recozik-web` serves: the security headers, CORS and request
+/// tracing around the [`mount`]ed API, and the JSON `404` for unknown paths. [`run`] serves it;
+/// the integration tests call it too, so that they exercise the same middleware stack.
+pub fn app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .wrap(middleware::security_headers(&state.settings))
+        .wrap(middleware::cors(&state.settings))
+        .wrap(tracing_actix_web::TracingLogger::default())
+        .configure(|config| mount(config, state))
+        .default_service(web::to(error::not_found))
+}
+
 /// Runs the complete server until SIGINT/SIGTERM: opens the databases, seeds, starts the job
 /// workers, serves HTTP, then stops claiming jobs and lets running ones finish within the grace
 /// period.
@@ -67,27 +91,19 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     tracing::info!(host = %settings.host, port = settings.port, workers = settings.worker_count(), "recozik-web starting");
 
     let app_state = state.clone();
-    let server = HttpServer::new(move || {
-        let settings = &app_state.settings;
-        App::new()
-            .wrap(middleware::security_headers(settings))
-            .wrap(middleware::cors(settings))
-            .wrap(tracing_actix_web::TracingLogger::default())
-            .configure(|config| mount(config, app_state.clone()))
-            .default_service(web::to(error::not_found))
-    })
-    .shutdown_timeout(settings.shutdown_grace_seconds)
-    // Signals are handled below, so that HTTP and the job workers share one grace period.
-    .disable_signals()
-    .bind((settings.host.as_str(), settings.port))
-    .map_err(|error| {
-        anyhow::anyhow!(
-            "cannot listen on {}:{}: {error}",
-            settings.host,
-            settings.port
-        )
-    })?
-    .run();
+    let server = HttpServer::new(move || app(app_state.clone()))
+        .shutdown_timeout(settings.shutdown_grace_seconds)
+        // Signals are handled below, so that HTTP and the job workers share one grace period.
+        .disable_signals()
+        .bind((settings.host.as_str(), settings.port))
+        .map_err(|error| {
+            anyhow::anyhow!(
+                "cannot listen on {}:{}: {error}",
+                settings.host,
+                settings.port
+            )
+        })?
+        .run();
     let handle = server.handle();
     let mut serving = actix_web::rt::spawn(server);
     tokio::select! {

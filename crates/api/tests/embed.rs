@@ -1,14 +1,14 @@
 //! The API mounted under a prefix of another actix-web application, as `examples/embed.rs` does.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+mod support;
 
 use actix_web::{App, HttpResponse, test, web};
-use common::{ADMIN_TOKEN, start, with_token};
+use support::{ADMIN_TOKEN, TestApp, with_token};
 
 #[actix_web::test]
 async fn the_api_works_under_a_prefix_next_to_the_host_routes() {
-    let app = start();
+    let app = TestApp::start();
     let state = app.state.clone();
     let service = test::init_service(
         App::new()

@@ -5,15 +5,15 @@
 //! still served. Every file's outcome is written to the test output.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod jobs_support;
+mod support;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use jobs_support::*;
 use recozik_core::{FingerprintOptions, fingerprint_file};
 use serde_json::{Value, json};
+use support::*;
 
 /// Where the absolute-path playlists of the corpus point (`xtask/src/hostile.rs`).
 const ABSOLUTE_MARKER: &str = "/tmp/recozik-hostile/marker.mp3";
@@ -88,7 +88,7 @@ async fn assert_marker_never_looked_up(fakes: &Fakes, marker: &str) {
 async fn start(media: &Path, root: &Path) -> (Fakes, TestServer) {
     let fakes = Fakes::start().await;
     fakes.healthy(Duration::ZERO).await;
-    let mut settings = settings(media, &fakes);
+    let mut settings = server_settings(media, &fakes);
     root.clone_into(&mut settings.base_media_root);
     settings.decode_timeout_seconds = 20;
     settings.max_queued_jobs_per_user = 0;

@@ -2,11 +2,11 @@
 //! an in-process app with a temporary SQLite media root.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+mod support;
 
 use actix_web::test;
-use common::{ADMIN_PASSWORD, ADMIN_TOKEN, login, service, start, start_with, with_token};
 use serde_json::{Value, json};
+use support::{ADMIN_PASSWORD, ADMIN_TOKEN, TestApp, login, with_token};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -16,8 +16,8 @@ async fn body(response: actix_web::dev::ServiceResponse) -> Value {
 
 #[actix_web::test]
 async fn health_and_security_headers() {
-    let app = start();
-    let service = service(&app.state).await;
+    let app = TestApp::start();
+    let service = app.service().await;
     let response = test::call_service(
         &service,
         test::TestRequest::get().uri("/health").to_request(),
@@ -48,11 +48,11 @@ async fn health_and_security_headers() {
 
 #[actix_web::test]
 async fn production_mode_sends_configured_hsts() {
-    let app = start_with(|s| {
+    let app = TestApp::start_with(|s| {
         s.production_mode = true;
         s.admin_password = "Prod-Password-123!".to_owned();
     });
-    let service = service(&app.state).await;
+    let service = app.service().await;
     let response = test::call_service(
         &service,
         test::TestRequest::get().uri("/health").to_request(),
@@ -66,8 +66,8 @@ async fn production_mode_sends_configured_hsts() {
 
 #[actix_web::test]
 async fn unknown_routes_and_methods_answer_json() {
-    let app = start();
-    let service = service(&app.state).await;
+    let app = TestApp::start();
+    let service = app.service().await;
     let response =
         test::call_service(&service, test::TestRequest::get().uri("/nope").to_request()).await;
     assert_eq!(response.status(), 404);
@@ -86,11 +86,11 @@ async fn unknown_routes_and_methods_answer_json() {
 
 #[actix_web::test]
 async fn malformed_and_incomplete_json_give_422_details() {
-    let app = start();
-    let service = service(&app.state).await;
+    let app = TestApp::start();
+    let service = app.service().await;
     let request = test::TestRequest::post()
         .uri("/auth/login")
-        .peer_addr(common::peer())
+        .peer_addr(support::peer())
         .insert_header(("content-type", "application/json"))
         .set_payload("{not json")
         .to_request();
@@ -100,7 +100,7 @@ async fn malformed_and_incomplete_json_give_422_details() {
     assert_eq!(detail["detail"][0]["type"], "json_invalid");
     let request = test::TestRequest::post()
         .uri("/auth/login")
-        .peer_addr(common::peer())
+        .peer_addr(support::peer())
         .set_json(json!({"username": "admin"}))
         .to_request();
     let response = test::call_service(&service, request).await;
@@ -112,8 +112,8 @@ async fn malformed_and_incomplete_json_give_422_details() {
 
 #[actix_web::test]
 async fn whoami_with_token_and_with_session() {
-    let app = start();
-    let service = service(&app.state).await;
+    let app = TestApp::start();
+    let service = app.service().await;
     let response = test::call_service(
         &service,
         with_token(test::TestRequest::get().uri("/whoami"), ADMIN_TOKEN).to_request(),
@@ -149,7 +149,7 @@ async fn whoami_with_token_and_with_session() {
         &service,
         test::TestRequest::get()
             .uri("/whoami")
-            .peer_addr(common::peer())
+            .peer_addr(support::peer())
             .to_request(),
     )
     .await;
@@ -166,8 +166,8 @@ async fn whoami_with_token_and_with_session() {
 
 #[actix_web::test]
 async fn refresh_register_and_change_password_require_csrf() {
-    let app = start();
-    let service = service(&app.state).await;
+    let app = TestApp::start();
+    let service = app.service().await;
     let session = login(&service, "admin", ADMIN_PASSWORD).await;
 
     let refresh = |csrf| {
@@ -181,10 +181,10 @@ async fn refresh_register_and_change_password_require_csrf() {
     );
     let response = test::call_service(&service, refresh(true)).await;
     assert_eq!(response.status(), 200);
-    let session = common::Session {
-        access: common::cookie_value(&response, "recozik_session").unwrap(),
-        refresh: common::cookie_value(&response, "recozik_refresh").unwrap(),
-        csrf: common::cookie_value(&response, "recozik_csrf").unwrap(),
+    let session = support::Session {
+        access: support::cookie_value(&response, "recozik_session").unwrap(),
+        refresh: support::cookie_value(&response, "recozik_refresh").unwrap(),
+        csrf: support::cookie_value(&response, "recozik_csrf").unwrap(),
     };
 
     let payload = json!({"username": "charlie", "email": "charlie@example.com", "password": "Str0ngPassw0rd!",
@@ -247,12 +247,12 @@ async fn refresh_register_and_change_password_require_csrf() {
 
 #[actix_web::test]
 async fn the_sixth_login_in_a_minute_is_rate_limited() {
-    let app = start();
-    let service = service(&app.state).await;
+    let app = TestApp::start();
+    let service = app.service().await;
     for _ in 0..5 {
         let request = test::TestRequest::post()
             .uri("/auth/login")
-            .peer_addr(common::peer())
+            .peer_addr(support::peer())
             .insert_header(("X-Forwarded-For", "203.0.113.1"))
             .set_json(json!({"username": "admin", "password": "wrong"}))
             .to_request();
@@ -262,7 +262,7 @@ async fn the_sixth_login_in_a_minute_is_rate_limited() {
     }
     let request = test::TestRequest::post()
         .uri("/auth/login")
-        .peer_addr(common::peer())
+        .peer_addr(support::peer())
         .set_json(json!({"username": "admin", "password": "wrong"}))
         .to_request();
     let response = test::call_service(&service, request).await;
@@ -279,14 +279,14 @@ async fn the_sixth_login_in_a_minute_is_rate_limited() {
 
 #[actix_web::test]
 async fn every_forwarded_for_line_counts_so_a_client_cannot_pick_its_rate_limit_key() {
-    let app = start_with(|s| s.rate_limit_trusted_proxies = 1);
-    let service = service(&app.state).await;
+    let app = TestApp::start_with(|s| s.rate_limit_trusted_proxies = 1);
+    let service = app.service().await;
     // The client sends its own X-Forwarded-For line, different each time; our one proxy adds a
     // second line with the address it saw. The key must be the proxy's entry.
     let attempt = |spoofed: String| {
         test::TestRequest::post()
             .uri("/auth/login")
-            .peer_addr(common::peer())
+            .peer_addr(support::peer())
             .append_header(("X-Forwarded-For", spoofed))
             .append_header(("X-Forwarded-For", "203.0.113.77"))
             .set_json(json!({"username": "admin", "password": "wrong"}))
@@ -302,9 +302,9 @@ async fn every_forwarded_for_line_counts_so_a_client_cannot_pick_its_rate_limit_
 
 #[actix_web::test]
 async fn deactivated_users_cannot_log_in() {
-    let app = start();
-    let service = service(&app.state).await;
-    let id = common::create_user(&app.state, "dora", &["user"], &[]);
+    let app = TestApp::start();
+    let service = app.service().await;
+    let id = support::create_user(&app.state, "dora", &["user"], &[]);
     app.state
         .auth
         .update_user(
@@ -317,7 +317,7 @@ async fn deactivated_users_cannot_log_in() {
         .unwrap();
     let request = test::TestRequest::post()
         .uri("/auth/login")
-        .peer_addr(common::peer())
+        .peer_addr(support::peer())
         .set_json(json!({"username": "dora", "password": "TestPassword1!"}))
         .to_request();
     let response = test::call_service(&service, request).await;
@@ -370,7 +370,7 @@ async fn the_readonly_token_never_reaches_the_audd_enterprise_endpoint_unmetered
         .mount(&audd)
         .await;
     let readonly = "readonly-token-for-the-audd-test";
-    let app = start_with(|s| {
+    let app = TestApp::start_with(|s| {
         s.acoustid_endpoint = format!("{}/v2/lookup", acoustid.uri());
         s.audd_token = Some("audd-secret".to_owned());
         s.audd_endpoint_standard = format!("{}/", audd.uri());
@@ -379,11 +379,11 @@ async fn the_readonly_token_never_reaches_the_audd_enterprise_endpoint_unmetered
         s.readonly_quota_audd_standard = Some(5);
     });
     std::fs::copy(
-        common::fixture("wav_s16_8k_mono.wav"),
+        support::fixture("wav_s16_8k_mono.wav"),
         app.media.path().join("clip.wav"),
     )
     .unwrap();
-    let service = service(&app.state).await;
+    let service = app.service().await;
     for force_audd_enterprise in [false, true] {
         let request = with_token(
             test::TestRequest::post().uri("/identify/from-path"),
@@ -408,13 +408,14 @@ async fn the_readonly_token_never_reaches_the_audd_enterprise_endpoint_unmetered
 #[actix_web::test]
 async fn identify_from_path_runs_the_pipeline_inside_the_media_root() {
     let acoustid = fake_acoustid().await;
-    let app = start_with(|s| s.acoustid_endpoint = format!("{}/v2/lookup", acoustid.uri()));
+    let app =
+        TestApp::start_with(|s| s.acoustid_endpoint = format!("{}/v2/lookup", acoustid.uri()));
     std::fs::copy(
-        common::fixture("wav_s16_8k_mono.wav"),
+        support::fixture("wav_s16_8k_mono.wav"),
         app.media.path().join("clip.wav"),
     )
     .unwrap();
-    let service = service(&app.state).await;
+    let service = app.service().await;
     let call = |audio_path: &str| {
         with_token(
             test::TestRequest::post().uri("/identify/from-path"),
@@ -480,7 +481,7 @@ async fn identify_from_path_runs_the_pipeline_inside_the_media_root() {
         &service,
         test::TestRequest::post()
             .uri("/identify/from-path")
-            .peer_addr(common::peer())
+            .peer_addr(support::peer())
             .set_json(json!({"audio_path": "clip.wav"}))
             .to_request(),
     )
@@ -490,13 +491,13 @@ async fn identify_from_path_runs_the_pipeline_inside_the_media_root() {
 
 #[actix_web::test]
 async fn bad_audio_is_a_400_without_server_paths() {
-    let app = start();
+    let app = TestApp::start();
     std::fs::write(
         app.media.path().join("fake.mp3"),
         b"this is text, not audio",
     )
     .unwrap();
-    let service = service(&app.state).await;
+    let service = app.service().await;
     let request = with_token(
         test::TestRequest::post().uri("/identify/from-path"),
         ADMIN_TOKEN,
@@ -517,10 +518,10 @@ async fn bad_audio_is_a_400_without_server_paths() {
 
 #[actix_web::test]
 async fn a_token_without_identify_is_refused_before_any_path_check() {
-    let app = start();
-    let service = service(&app.state).await;
-    let user = common::create_user(&app.state, "rita", &["user"], &[]);
-    let token = common::create_token(&app.state, user, &[], &["rename"]);
+    let app = TestApp::start();
+    let service = app.service().await;
+    let user = support::create_user(&app.state, "rita", &["user"], &[]);
+    let token = support::create_token(&app.state, user, &[], &["rename"]);
     let response = test::call_service(
         &service,
         with_token(test::TestRequest::get().uri("/whoami"), &token).to_request(),
@@ -542,9 +543,9 @@ async fn a_token_without_identify_is_refused_before_any_path_check() {
 
 #[actix_web::test]
 async fn admin_tokens_show_the_secret_once_and_can_be_revoked() {
-    let app = start();
-    let service = service(&app.state).await;
-    let bob = common::create_user(&app.state, "bob", &["user", "operator"], &[]);
+    let app = TestApp::start();
+    let service = app.service().await;
+    let bob = support::create_user(&app.state, "bob", &["user", "operator"], &[]);
     let raw = "bob-chosen-token-value-0123456789";
     let request = with_token(test::TestRequest::post().uri("/admin/tokens"), ADMIN_TOKEN)
         .set_json(
@@ -628,8 +629,8 @@ async fn admin_tokens_show_the_secret_once_and_can_be_revoked() {
 
 #[actix_web::test]
 async fn an_admin_creates_a_readonly_token_for_itself_from_the_dashboard() {
-    let app = start();
-    let service = service(&app.state).await;
+    let app = TestApp::start();
+    let service = app.service().await;
     let session = login(&service, "admin", ADMIN_PASSWORD).await;
     // The upstream dashboard's token form, for the admin's own account.
     let payload = json!({"user_id": 1, "display_name": "read-only helper", "roles": ["readonly"],
@@ -659,8 +660,8 @@ async fn an_admin_creates_a_readonly_token_for_itself_from_the_dashboard() {
 
 #[actix_web::test]
 async fn token_creation_by_cookie_needs_csrf() {
-    let app = start();
-    let service = service(&app.state).await;
+    let app = TestApp::start();
+    let service = app.service().await;
     let session = login(&service, "admin", ADMIN_PASSWORD).await;
     let payload = json!({"user_id": 1, "display_name": "from the dashboard"});
     let response = test::call_service(
@@ -685,10 +686,10 @@ async fn token_creation_by_cookie_needs_csrf() {
 
 #[actix_web::test]
 async fn admin_user_management() {
-    let app = start();
-    let service = service(&app.state).await;
-    let alice = common::create_user(&app.state, "alice", &["user"], &[]);
-    common::create_user(&app.state, "bob", &["user"], &[]);
+    let app = TestApp::start();
+    let service = app.service().await;
+    let alice = support::create_user(&app.state, "alice", &["user"], &[]);
+    support::create_user(&app.state, "bob", &["user"], &[]);
     let session = login(&service, "admin", ADMIN_PASSWORD).await;
     let get = |uri: &str| {
         session
@@ -853,8 +854,8 @@ async fn admin_user_management() {
 
 #[actix_web::test]
 async fn register_refuses_weak_passwords() {
-    let app = start();
-    let service = service(&app.state).await;
+    let app = TestApp::start();
+    let service = app.service().await;
     let session = login(&service, "admin", ADMIN_PASSWORD).await;
     for password in ["short", "nouppercase123!", "NoDigits!"] {
         let payload = json!({"username": "eve", "email": "eve@example.com", "password": password});
@@ -872,9 +873,9 @@ async fn register_refuses_weak_passwords() {
 
 #[actix_web::test]
 async fn user_endpoints_are_for_admins_only() {
-    let app = start();
-    let service = service(&app.state).await;
-    let reader = common::create_user(&app.state, "reader", &["readonly"], &[]);
+    let app = TestApp::start();
+    let service = app.service().await;
+    let reader = support::create_user(&app.state, "reader", &["readonly"], &[]);
     let session = login(&service, "reader", "TestPassword1!").await;
     let response = test::call_service(
         &service,
@@ -885,7 +886,7 @@ async fn user_endpoints_are_for_admins_only() {
     .await;
     assert_eq!(response.status(), 403);
     assert_eq!(body(response).await["detail"], "Admin required");
-    let reader_token = common::create_token(&app.state, reader, &[], &[]);
+    let reader_token = support::create_token(&app.state, reader, &[], &[]);
     let response = test::call_service(
         &service,
         with_token(test::TestRequest::get().uri("/admin/users"), &reader_token).to_request(),
@@ -913,8 +914,8 @@ async fn user_endpoints_are_for_admins_only() {
 
 #[actix_web::test]
 async fn logout_needs_csrf_and_clears_cookies() {
-    let app = start();
-    let service = service(&app.state).await;
+    let app = TestApp::start();
+    let service = app.service().await;
     let session = login(&service, "admin", ADMIN_PASSWORD).await;
     assert_eq!(
         test::call_service(
@@ -953,8 +954,8 @@ async fn logout_needs_csrf_and_clears_cookies() {
 
 #[actix_web::test]
 async fn openapi_and_docs_are_served() {
-    let app = start();
-    let service = service(&app.state).await;
+    let app = TestApp::start();
+    let service = app.service().await;
     let response = test::call_service(
         &service,
         test::TestRequest::get().uri("/openapi.json").to_request(),
@@ -1017,14 +1018,15 @@ async fn a_failed_acoustid_lookup_gives_its_quota_unit_back() {
         .with_priority(2)
         .mount(&acoustid)
         .await;
-    let app = start_with(|s| s.acoustid_endpoint = format!("{}/v2/lookup", acoustid.uri()));
+    let app =
+        TestApp::start_with(|s| s.acoustid_endpoint = format!("{}/v2/lookup", acoustid.uri()));
     std::fs::copy(
-        common::fixture("wav_s16_8k_mono.wav"),
+        support::fixture("wav_s16_8k_mono.wav"),
         app.media.path().join("clip.wav"),
     )
     .unwrap();
-    let service = service(&app.state).await;
-    let user = common::create_user(&app.state, "quota", &["user"], &[]);
+    let service = app.service().await;
+    let user = support::create_user(&app.state, "quota", &["user"], &[]);
     let token = app
         .state
         .auth

@@ -3,13 +3,13 @@
 //! `Retry-After` — including while credentials are being resolved.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+mod support;
 
 use std::collections::BTreeSet;
 
 use actix_web::test;
-use common::{ADMIN_PASSWORD, ADMIN_TOKEN, login, service, start_with, with_token};
 use serde_json::Value;
+use support::{ADMIN_PASSWORD, ADMIN_TOKEN, TestApp, login, with_token};
 
 fn allow_set(response: &actix_web::dev::ServiceResponse) -> Option<BTreeSet<String>> {
     let value = response.headers().get("allow")?.to_str().ok()?;
@@ -42,8 +42,8 @@ fn concrete(template: &str) -> String {
 
 #[actix_web::test]
 async fn every_405_lists_the_methods_of_its_route_in_allow() {
-    let app = start_with(|_| {});
-    let service = service(&app.state).await;
+    let app = TestApp::start_with(|_| {});
+    let service = app.service().await;
     let response = test::call_service(
         &service,
         test::TestRequest::get().uri("/openapi.json").to_request(),
@@ -83,7 +83,7 @@ async fn every_405_lists_the_methods_of_its_route_in_allow() {
             let request = test::TestRequest::default()
                 .method(method.parse().unwrap())
                 .uri(&uri)
-                .peer_addr(common::peer())
+                .peer_addr(support::peer())
                 .to_request();
             let response = test::call_service(&service, request).await;
             assert_eq!(response.status(), 405, "{method} {uri}");
@@ -112,11 +112,11 @@ fn assert_unavailable(response: &actix_web::dev::ServiceResponse, what: &str) {
 
 #[actix_web::test]
 async fn an_exhausted_pool_answers_503_with_retry_after_on_every_route() {
-    let app = start_with(|s| {
+    let app = TestApp::start_with(|s| {
         s.database_checkout_timeout_seconds = 1;
         s.token_cache_seconds = 0;
     });
-    let service = service(&app.state).await;
+    let service = app.service().await;
     let session = login(&service, "admin", ADMIN_PASSWORD).await;
 
     // Every connection of both pools is taken (the pools hold at most 8).
@@ -144,7 +144,7 @@ async fn an_exhausted_pool_answers_503_with_retry_after_on_every_route() {
             "login",
             test::TestRequest::post()
                 .uri("/auth/login")
-                .peer_addr(common::peer())
+                .peer_addr(support::peer())
                 .set_json(serde_json::json!({"username": "admin", "password": ADMIN_PASSWORD}))
                 .to_request(),
         ),

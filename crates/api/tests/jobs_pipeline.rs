@@ -3,12 +3,12 @@
 //! AcoustID down, quota exceeded, a revoked token, feature denied at the upload pre-check).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod jobs_support;
+mod support;
 
 use std::time::Duration;
 
-use jobs_support::*;
 use serde_json::Value;
+use support::*;
 
 async fn start(healthy: bool) -> (tempfile::TempDir, Fakes, TestServer) {
     let media = tempfile::tempdir().unwrap();
@@ -18,7 +18,7 @@ async fn start(healthy: bool) -> (tempfile::TempDir, Fakes, TestServer) {
     } else {
         fakes.acoustid_down().await;
     }
-    let server = TestServer::start(settings(media.path(), &fakes));
+    let server = TestServer::start(server_settings(media.path(), &fakes));
     (media, fakes, server)
 }
 
@@ -230,7 +230,7 @@ async fn a_token_revoked_while_its_job_waits_fails_the_job() {
     let media = tempfile::tempdir().unwrap();
     let fakes = Fakes::start().await;
     fakes.healthy(Duration::from_secs(2)).await;
-    let mut settings = settings(media.path(), &fakes);
+    let mut settings = server_settings(media.path(), &fakes);
     settings.workers = 1;
     let server = TestServer::start(settings);
     let (user_id, token) = user_with_token(&server.state, "leaver", &["identify"], &[]);

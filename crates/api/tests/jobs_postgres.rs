@@ -5,12 +5,12 @@
 //! Without it the test is skipped with a notice, unless `CI` is set, where it fails.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod jobs_support;
+mod support;
 
 use std::time::Duration;
 
-use jobs_support::*;
 use recozik_storage::testing::{ScratchDatabase, postgres_admin_url};
+use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_socket_on_one_instance_follows_a_job_run_by_another() {

@@ -3,13 +3,13 @@
 //! file left behind on any failure. Also the jobs listing, detail, access rule and cancel.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod jobs_support;
+mod support;
 
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use jobs_support::*;
 use serde_json::Value;
+use support::*;
 
 async fn server(
     configure: impl FnOnce(&mut recozik_api::Settings),
@@ -17,7 +17,7 @@ async fn server(
     let media = tempfile::tempdir().unwrap();
     let fakes = Fakes::start().await;
     fakes.healthy(Duration::ZERO).await;
-    let mut settings = settings(media.path(), &fakes);
+    let mut settings = server_settings(media.path(), &fakes);
     configure(&mut settings);
     let server = TestServer::start(settings);
     (media, fakes, server)
@@ -362,7 +362,7 @@ async fn cancelling_a_running_job_stops_it_and_deletes_its_upload() {
     let media = tempfile::tempdir().unwrap();
     let fakes = Fakes::start().await;
     fakes.healthy(Duration::from_secs(3)).await;
-    let server = TestServer::start(settings(media.path(), &fakes));
+    let server = TestServer::start(server_settings(media.path(), &fakes));
     let base = server.url("");
     let job_id = upload_fixture(&base, ADMIN_TOKEN).await;
     wait_job(&base, ADMIN_TOKEN, &job_id, Duration::from_secs(20), |j| {

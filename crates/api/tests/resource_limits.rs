@@ -3,16 +3,16 @@
 //! through the rate limit, the token memo and a per-user socket cap.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod jobs_support;
+mod support;
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use jobs_support::*;
 use recozik_storage::NewJob;
 use serde_json::Value;
+use support::*;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -26,7 +26,7 @@ async fn server(
     let media = tempfile::tempdir().unwrap();
     let fakes = Fakes::start().await;
     fakes.healthy(delay).await;
-    let mut settings = settings(media.path(), &fakes);
+    let mut settings = server_settings(media.path(), &fakes);
     configure(&mut settings);
     let server = TestServer::start(settings);
     (media, fakes, server)

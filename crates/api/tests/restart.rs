@@ -3,13 +3,13 @@
 //! removed, and SIGTERM gives running jobs back to the queue without counting the attempt.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod jobs_support;
+mod support;
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use jobs_support::*;
 use recozik_storage::{JobQueue, JobStatus, PoolOptions, QueueOptions};
+use support::*;
 
 fn vars(media: &Path, fakes: &Fakes, extra: &[(&str, &str)]) -> Vec<(&'static str, String)> {
     let mut vars: Vec<(&'static str, String)> = vec![

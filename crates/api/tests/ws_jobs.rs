@@ -3,14 +3,14 @@
 //! cookie authentication, a normal close after the terminal events, and ping/pong.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod jobs_support;
+mod support;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use jobs_support::*;
 use serde_json::Value;
+use support::*;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -21,7 +21,7 @@ async fn start(
     let media = tempfile::tempdir().unwrap();
     let fakes = Fakes::start().await;
     fakes.healthy(delay).await;
-    let mut settings = settings(media.path(), &fakes);
+    let mut settings = server_settings(media.path(), &fakes);
     configure(&mut settings);
     let server = TestServer::start(settings);
     (media, fakes, server)
