@@ -25,6 +25,10 @@ pub struct JobsConfig {
     pub orphan_min_age: Duration,
     /// Server-side defaults of an identification.
     pub identify: IdentifyDefaults,
+    /// Fingerprints sent to AcoustID in one request by a batch (1 to 20).
+    pub acoustid_batch_size: usize,
+    /// Files a batch fingerprints at once.
+    pub batch_fingerprint_workers: usize,
 }
 
 impl Default for JobsConfig {
@@ -37,6 +41,8 @@ impl Default for JobsConfig {
             upload_dir: PathBuf::from("uploads"),
             orphan_min_age: ORPHAN_MIN_AGE,
             identify: IdentifyDefaults::default(),
+            acoustid_batch_size: recozik_core::acoustid::MAX_BATCH,
+            batch_fingerprint_workers: std::thread::available_parallelism().map_or(2, usize::from),
         }
     }
 }

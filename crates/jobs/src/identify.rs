@@ -151,6 +151,7 @@ impl Identifier<'_> {
             quota: &policy,
             cache: Some(&cache),
             progress,
+            recordings: None,
         };
         recozik_core::identify(self.services, request, &hooks).await
     }

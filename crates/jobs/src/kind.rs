@@ -102,6 +102,21 @@ pub trait JobKind: Send + Sync + 'static {
     }
 }
 
+/// The submitter of a job as a principal now: their account and credential are re-read
+/// when the job runs, so a user disabled or a token revoked since the submission stops the job.
+pub async fn recheck_submitter(
+    context: &JobContext,
+    submitter: recozik_auth::Submitter,
+) -> Result<recozik_auth::Principal, JobFailure> {
+    let auth = context.auth().clone();
+    match tokio::task::spawn_blocking(move || auth.recheck_submitter(&submitter)).await {
+        Ok(Ok(principal)) => Ok(principal),
+        Ok(Err(refused)) if refused.is_refusal() => Err(JobFailure::Client(refused.to_string())),
+        Ok(Err(cause)) => Err(JobFailure::Internal(cause.to_string())),
+        Err(error) => Err(JobFailure::Internal(error.to_string())),
+    }
+}
+
 /// Why a payload cannot be written or read.
 #[derive(Debug, thiserror::Error)]
 pub enum PayloadError {
@@ -143,6 +158,11 @@ fn decode(text: &str) -> Result<(String, Value), PayloadError> {
         },
     };
     Ok((kind, value))
+}
+
+/// The kind name of a stored payload (`None` when the payload is unreadable).
+pub fn kind_of(payload: &str) -> Option<String> {
+    decode(payload).ok().map(|(kind, _)| kind)
 }
 
 /// Queues a `K` job: `job.payload` is replaced by `payload`'s stored form. Blocking.

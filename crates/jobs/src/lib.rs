@@ -25,6 +25,7 @@
 //! The queue itself ([`recozik_storage::JobQueue`]) is blocking; [`AsyncQueue`] runs its calls
 //! on blocking threads. Functions documented as blocking must run on a blocking thread.
 
+pub mod batch;
 pub mod client_text;
 pub mod config;
 pub mod context;

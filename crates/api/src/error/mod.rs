@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::codes;
 
+mod batch;
 mod extractors;
 mod library;
 

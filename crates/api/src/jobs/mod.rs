@@ -9,6 +9,7 @@
 //! * Uploads are admitted against per-user and disk limits before their body is read
 //!   ([`limits`]); [`view`] renders jobs and their events as the wire JSON.
 
+pub mod batch;
 pub mod limits;
 pub mod sockets;
 pub mod upload_limits;
@@ -40,6 +41,11 @@ pub fn jobs_config(settings: &Settings) -> JobsConfig {
         upload_dir: settings.upload_dir(),
         orphan_min_age: ORPHAN_MIN_AGE,
         identify: identify_defaults(settings),
+        acoustid_batch_size: settings.acoustid_batch_size,
+        batch_fingerprint_workers: match settings.batch_fingerprint_workers {
+            0 => std::thread::available_parallelism().map_or(2, usize::from),
+            workers => workers,
+        },
     }
 }
 

@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use recozik_core::identify::IdentifyResult;
+use recozik_jobs::batch::BatchSummary;
 use recozik_storage::{Job, JobEvent, JobEventData, JobStatus};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -37,11 +38,17 @@ pub struct JobDetail {
     pub finished_at: Option<String>,
     /// Progress messages, oldest first.
     pub messages: Vec<String>,
-    /// The identification, once completed.
+    /// Once completed: the identification of an upload, or the summary of a batch (the shape
+    /// of its `progress`).
     #[schema(value_type = Option<IdentifyResult>)]
     pub result: Value,
     /// Why the job failed or was cancelled.
     pub error: Option<String>,
+    /// `identify_upload` or `batch`.
+    pub kind: String,
+    /// A batch's files so far (only in `GET /jobs/{job_id}` of a batch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<BatchSummary>,
 }
 
 /// `JobDetail`: `{job_id, status, created_at, updated_at, finished_at, messages, result, error}`.
@@ -55,6 +62,9 @@ pub fn job_detail(job: &Job) -> JobDetail {
         messages: job.messages.clone(),
         result: result_value(job.result.as_deref()),
         error: job.error.clone(),
+        kind: recozik_jobs::kind::kind_of(&job.payload)
+            .unwrap_or_else(|| recozik_jobs::kind::LEGACY_KIND.to_owned()),
+        progress: None,
     }
 }
 

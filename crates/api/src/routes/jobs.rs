@@ -59,7 +59,7 @@ pub(super) fn access_denied() -> ApiError {
 }
 
 /// The job, if `principal` may see it.
-async fn accessible_job(
+pub(super) async fn accessible_job(
     state: &web::Data<AppState>,
     principal: &Principal,
     job_id: String,
@@ -89,7 +89,13 @@ pub async fn detail(
     Authenticated(principal): Authenticated,
 ) -> Result<HttpResponse, ApiError> {
     let job = accessible_job(&state, &principal, path.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(view::job_detail(&job)))
+    let mut detail = view::job_detail(&job);
+    if detail.kind == "batch" {
+        let store = recozik_storage::BatchStore::new(state.storage.jobs.clone());
+        let progress = blocking(move || store.progress(&job.id)).await?;
+        detail.progress = Some(progress.into());
+    }
+    Ok(HttpResponse::Ok().json(detail))
 }
 
 /// `DELETE /jobs/{job_id}`: cancels a queued or running job of the caller (or any job, for an

@@ -4,11 +4,13 @@
 mod admin_tokens;
 pub(crate) mod admin_users;
 mod auth;
+mod batch;
 mod docs;
 mod health;
 mod identify;
 pub mod jobs;
 pub mod openapi;
+mod results;
 mod upload;
 mod upload_form;
 mod whoami;
@@ -101,6 +103,7 @@ fn table() -> Vec<Endpoint> {
         single("/docs", M::GET, docs::page),
         single("/whoami", M::GET, whoami::whoami),
         single("/identify/from-path", M::POST, identify::from_path),
+        single("/identify/batch", M::POST, batch::identify_batch),
         endpoint("/admin/tokens")
             .on(M::GET, admin_tokens::list)
             .on(M::POST, admin_tokens::create),
@@ -128,6 +131,7 @@ fn table() -> Vec<Endpoint> {
         endpoint("/jobs/{job_id}")
             .on(M::GET, jobs::detail)
             .on(M::DELETE, jobs::cancel),
+        single("/jobs/{job_id}/results", M::GET, results::results),
         single("/ws/jobs/{job_id}", M::GET, ws::websocket),
     ]
 }

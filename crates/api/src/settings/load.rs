@@ -7,7 +7,7 @@ use std::path::{Component, Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 
-use super::{CONFIG_FILE_VAR, ENV_PREFIX, MAX_DECODE_TIMEOUT_SECONDS, Settings};
+use super::{CONFIG_FILE_VAR, ENV_PREFIX, MAX_BATCH_FILES, MAX_DECODE_TIMEOUT_SECONDS, Settings};
 
 /// Why settings could not be loaded. The message names the variable at fault.
 #[derive(Debug, thiserror::Error)]
@@ -184,6 +184,19 @@ impl Settings {
             return Err(invalid(
                 "decode_timeout_seconds",
                 format!("must be between 1 and {MAX_DECODE_TIMEOUT_SECONDS} (one day)"),
+            ));
+        }
+        let most = recozik_core::acoustid::MAX_BATCH;
+        if !(1..=most).contains(&self.acoustid_batch_size) {
+            return Err(invalid(
+                "acoustid_batch_size",
+                format!("must be between 1 and {most} (AcoustID's limit)"),
+            ));
+        }
+        if !(1..=MAX_BATCH_FILES).contains(&self.max_batch_files) {
+            return Err(invalid(
+                "max_batch_files",
+                format!("must be between 1 and {MAX_BATCH_FILES}"),
             ));
         }
         self.base_media_root = absolute(&expand_home(&self.base_media_root));

@@ -104,6 +104,14 @@ pub struct Settings {
     pub min_free_disk_mb: u64,
     pub max_websockets_per_user: u32,
 
+    // Library batches
+    /// Files one batch may hold.
+    pub max_batch_files: usize,
+    /// Fingerprints per AcoustID request (1 to 20).
+    pub acoustid_batch_size: usize,
+    /// Files a batch fingerprints at once (0: one per CPU).
+    pub batch_fingerprint_workers: usize,
+
     // HTTP protections
     pub cors_enabled: bool,
     #[serde(deserialize_with = "string_list")]
@@ -124,6 +132,9 @@ pub struct Settings {
     pub security_hsts_include_subdomains: bool,
     pub security_hsts_preload: bool,
 }
+
+/// The most files a batch may be allowed to hold.
+pub const MAX_BATCH_FILES: usize = 1_000_000;
 
 /// The longest decode deadline a setting may give (one day).
 const MAX_DECODE_TIMEOUT_SECONDS: u32 = 86_400;
@@ -180,6 +191,9 @@ impl Default for Settings {
             max_pending_upload_mb_per_user: 256,
             min_free_disk_mb: 256,
             max_websockets_per_user: 32,
+            max_batch_files: 100_000,
+            acoustid_batch_size: recozik_core::acoustid::MAX_BATCH,
+            batch_fingerprint_workers: 0,
             cors_enabled: false,
             cors_origins: Vec::new(),
             rate_limit_enabled: true,

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::client_text::identify_error_text;
 use crate::context::JobContext;
 use crate::identify::{IdentifyOptions, build_request};
-use crate::kind::{JobFailure, JobKind, Progress};
+use crate::kind::{JobFailure, JobKind, Progress, recheck_submitter};
 
 /// Current payload format version.
 pub const PAYLOAD_VERSION: u32 = 1;
@@ -62,16 +62,7 @@ impl JobKind for IdentifyUpload {
                 "upload job without an upload file".to_owned(),
             ));
         };
-        let (auth, submitter) = (context.auth().clone(), payload.submitter);
-        let principal =
-            match tokio::task::spawn_blocking(move || auth.recheck_submitter(&submitter)).await {
-                Ok(Ok(principal)) => principal,
-                Ok(Err(refused)) if refused.is_refusal() => {
-                    return Err(JobFailure::Client(refused.to_string()));
-                }
-                Ok(Err(cause)) => return Err(JobFailure::Internal(cause.to_string())),
-                Err(error) => return Err(JobFailure::Internal(error.to_string())),
-            };
+        let principal = recheck_submitter(context, payload.submitter).await?;
         let request = build_request(&context.config().identify, audio_path, &payload.options);
         context
             .identifier()

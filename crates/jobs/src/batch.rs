@@ -1,0 +1,541 @@
+//! Library batches: the options a client chooses, submission (the files are stored with the
+//! job, so a crash resumes where it stopped), and the run that identifies the files.
+//!
+//! The run is a pipeline: files are fingerprinted in parallel on blocking threads (at most
+//! `batch_fingerprint_workers` at once) by a task of their own, while this task looks the
+//! fingerprints up on AcoustID in batches of up to `acoustid_batch_size` through the client's
+//! process-wide throttle, finishes each file (AudD fallback, MusicBrainz with one lookup per
+//! recording per batch, embedded tags) and stores its entry. Memory stays flat whatever the
+//! folder size: files are read from the database a page at a time and each entry is stored
+//! as soon as it is known.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use recozik_auth::{Principal, Submitter};
+use recozik_core::acoustid::BatchQuery;
+use recozik_core::batch::entry::{BatchEntry, EntryStatus};
+use recozik_core::identify::{
+    AcoustIdStep, IdentifyHooks, IdentifyRequest, ProgressSink, RecordingMemo, cached_lookup,
+    fingerprint_blocking, identify_fingerprinted,
+};
+use recozik_core::policy::{AccessPolicy, Feature, QuotaPolicy, QuotaScope};
+use recozik_core::{Fingerprint, IdentifyError};
+use recozik_storage::{BatchFile, BatchProgress, BatchStore, NewJob};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::client_text::identify_error_text;
+use crate::context::JobContext;
+use crate::identify::{IdentifyOptions, build_request};
+use crate::kind::{JobFailure, Progress, SubmitError, enqueue};
+use crate::kinds::identify_batch::IdentifyBatch;
+use crate::policy::{DatabaseLookupCache, PrincipalPolicy};
+
+/// Current payload format version.
+pub const PAYLOAD_VERSION: u32 = 1;
+/// Files read from the database at a time.
+const PAGE: i64 = 200;
+/// The display template when the client sends none.
+pub const DEFAULT_TEMPLATE: &str = "{artist} - {title}";
+/// The longest template accepted.
+pub const MAX_TEMPLATE_CHARS: usize = 512;
+
+/// What a client chooses for a batch (the CLI's `identify-batch` options).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default)]
+#[allow(clippy::struct_excessive_bools)] // the client's switches, as the API names them
+pub struct BatchOptions {
+    /// Matches kept per file, 1 to 10.
+    pub limit: u8,
+    /// Keep only the best match.
+    pub best_only: bool,
+    /// Record the file's own tags when nothing matches.
+    pub metadata_fallback: bool,
+    /// Complete matches from MusicBrainz (when the server has it on).
+    pub musicbrainz: bool,
+    /// Ask AudD when AcoustID finds nothing (when the server has a token).
+    pub audd: bool,
+    /// Ignore the lookup cache.
+    pub refresh: bool,
+    /// How a match is shown in `formatted`.
+    pub template: Option<String>,
+}
+
+impl Default for BatchOptions {
+    fn default() -> Self {
+        Self {
+            limit: 3,
+            best_only: false,
+            metadata_fallback: true,
+            musicbrainz: true,
+            audd: false,
+            refresh: false,
+            template: None,
+        }
+    }
+}
+
+/// Options a client sent that a batch cannot honour. `Display` is the client text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidBatchOptions {
+    #[error("limit must be between 1 and 10")]
+    Limit,
+    #[error("template must be at most {MAX_TEMPLATE_CHARS} characters")]
+    TemplateTooLong,
+}
+
+impl InvalidBatchOptions {
+    /// Stable machine code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Limit => "invalid_limit",
+            Self::TemplateTooLong => "invalid_template",
+        }
+    }
+}
+
+impl BatchOptions {
+    pub fn validate(&self) -> Result<(), InvalidBatchOptions> {
+        if !(1..=10).contains(&self.limit) {
+            return Err(InvalidBatchOptions::Limit);
+        }
+        if self
+            .template
+            .as_ref()
+            .is_some_and(|t| t.chars().count() > MAX_TEMPLATE_CHARS)
+        {
+            return Err(InvalidBatchOptions::TemplateTooLong);
+        }
+        Ok(())
+    }
+
+    /// Matches kept per file.
+    pub fn kept(&self) -> usize {
+        if self.best_only {
+            1
+        } else {
+            usize::from(self.limit.max(1))
+        }
+    }
+
+    pub fn template(&self) -> &str {
+        self.template.as_deref().unwrap_or(DEFAULT_TEMPLATE)
+    }
+
+    fn identify_options(&self) -> IdentifyOptions {
+        IdentifyOptions {
+            refresh_cache: self.refresh,
+            metadata_fallback: self.metadata_fallback,
+            enable_audd: Some(self.audd),
+            ..IdentifyOptions::default()
+        }
+    }
+}
+
+/// The stored payload of a batch job. The files themselves are rows of the batch store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchPayload {
+    pub version: u32,
+    pub options: BatchOptions,
+    pub submitter: Submitter,
+    /// The folder the stored paths are relative to (the media root, or the job's upload
+    /// folder).
+    pub base: PathBuf,
+    /// Files in the job.
+    pub files: u64,
+}
+
+/// Queues a batch over `paths` (relative to `base`, `/`-separated) as `principal`: the job
+/// and its files are stored before it can run. Blocking.
+pub fn submit(
+    context: &JobContext,
+    principal: &Principal,
+    base: PathBuf,
+    paths: Vec<String>,
+    options: BatchOptions,
+) -> Result<recozik_storage::Job, SubmitError> {
+    let store = BatchStore::new(context.storage().jobs.clone());
+    let payload = BatchPayload {
+        version: PAYLOAD_VERSION,
+        options,
+        submitter: Submitter::of(principal),
+        base,
+        files: paths.len() as u64,
+    };
+    let job_id = uuid::Uuid::new_v4().simple().to_string();
+    // Files first: a job row never exists without its files, and files without a job row
+    // (a crash in between) are removed with the job id's other leftovers by housekeeping.
+    store.add_files(&job_id, paths)?;
+    let job = NewJob {
+        id: Some(job_id),
+        owner_id: Some(principal.user_id),
+        ..NewJob::default()
+    };
+    enqueue::<IdentifyBatch>(context.queue().blocking(), &payload, job)
+}
+
+/// The summary that becomes the job's result, and the `progress` of a batch's `JobDetail`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BatchSummary {
+    pub total: u64,
+    pub done: u64,
+    pub identified: u64,
+    pub unmatched: u64,
+    pub failed: u64,
+}
+
+impl From<BatchProgress> for BatchSummary {
+    fn from(progress: BatchProgress) -> Self {
+        Self {
+            total: progress.total,
+            done: progress.done,
+            identified: progress.identified,
+            unmatched: progress.unmatched,
+            failed: progress.failed,
+        }
+    }
+}
+
+/// Aborts a spawned task when dropped (the run is dropped when the job is cancelled).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// One file after fingerprinting.
+struct Fingerprinted {
+    file: BatchFile,
+    outcome: Result<Fingerprint, IdentifyError>,
+}
+
+/// Runs a batch job as `principal`.
+pub async fn run(
+    context: &JobContext,
+    job_id: &str,
+    payload: &BatchPayload,
+    principal: Principal,
+    progress: &Progress,
+) -> Result<BatchSummary, JobFailure> {
+    let store = BatchStore::new(context.storage().jobs.clone());
+    let policy = PrincipalPolicy {
+        auth: context.auth().clone(),
+        principal,
+    };
+    for feature in [Feature::Identify, Feature::IdentifyBatch] {
+        policy
+            .ensure_feature(feature)
+            .await
+            .map_err(|error| JobFailure::Client(error.to_string()))?;
+    }
+    let config = context.config();
+    let template = build_request(
+        &config.identify,
+        PathBuf::new(),
+        &payload.options.identify_options(),
+    );
+    let cache = DatabaseLookupCache {
+        db: context.storage().jobs.clone(),
+        ttl: std::time::Duration::from_secs(u64::from(template.cache_ttl_hours.max(1)) * 3600),
+    };
+    let memo = RecordingMemo::default();
+    let mut request_template = template;
+    request_template.musicbrainz.enabled &= payload.options.musicbrainz;
+    let runner = Runner {
+        context,
+        job_id,
+        payload,
+        store: &store,
+        policy: &policy,
+        cache: &cache,
+        memo: &memo,
+        template: &request_template,
+        quota_exhausted: None,
+    };
+    runner.run_all(progress).await
+}
+
+struct Runner<'a> {
+    context: &'a JobContext,
+    job_id: &'a str,
+    payload: &'a BatchPayload,
+    store: &'a BatchStore,
+    policy: &'a PrincipalPolicy,
+    cache: &'a DatabaseLookupCache,
+    memo: &'a RecordingMemo,
+    template: &'a IdentifyRequest,
+    /// Set once the AcoustID quota runs out: every later file gets this error.
+    quota_exhausted: Option<String>,
+}
+
+impl Runner<'_> {
+    fn hooks<'h>(&'h self, progress: &'h dyn ProgressSink) -> IdentifyHooks<'h> {
+        IdentifyHooks::default()
+            .with_access(self.policy)
+            .with_quota(self.policy)
+            .with_cache(self.cache)
+            .with_recordings(self.memo)
+            .with_progress(progress)
+    }
+
+    fn request_for(&self, file: &BatchFile) -> IdentifyRequest {
+        let mut request = self.template.clone();
+        request.audio_path = self.payload.base.join(&file.path);
+        request
+    }
+
+    async fn run_all(mut self, progress: &Progress) -> Result<BatchSummary, JobFailure> {
+        let batch_size = self.context.config().acoustid_batch_size.max(1);
+        let (sender, mut receiver) = mpsc::channel::<Fingerprinted>(batch_size * 2);
+        let _fingerprinting = AbortOnDrop(tokio::spawn(fingerprint_all(
+            self.store.clone(),
+            self.job_id.to_owned(),
+            self.payload.base.clone(),
+            self.template.fingerprint,
+            self.context.config().batch_fingerprint_workers.max(1),
+            sender,
+        )));
+        let quiet = recozik_core::identify::NoProgress;
+        let mut waiting: Vec<(BatchFile, Fingerprint)> = Vec::with_capacity(batch_size);
+        let mut reported = std::time::Instant::now();
+        while let Some(item) = receiver.recv().await {
+            match item.outcome {
+                Err(error) => self.record_failure(&item.file, &error).await?,
+                Ok(fingerprint) => {
+                    let request = self.request_for(&item.file);
+                    match cached_lookup(&request, &self.hooks(&quiet), &fingerprint).await {
+                        Some(entry) => {
+                            let outcome = identify_fingerprinted(
+                                self.context.services(),
+                                &request,
+                                &self.hooks(&quiet),
+                                fingerprint,
+                                AcoustIdStep::Cached(entry),
+                            )
+                            .await;
+                            self.record(&item.file, outcome).await?;
+                        }
+                        None => waiting.push((item.file, fingerprint)),
+                    }
+                }
+            }
+            // Look up when a batch is full, or when nothing more is ready right now (so a
+            // slow file does not hold finished ones back).
+            if waiting.len() >= batch_size || (!waiting.is_empty() && receiver.is_empty()) {
+                self.look_up(std::mem::take(&mut waiting)).await?;
+            }
+            if reported.elapsed() >= std::time::Duration::from_secs(2) {
+                reported = std::time::Instant::now();
+                let done = self.progress().await?;
+                progress.message(format!("{} of {} files done.", done.done, done.total));
+            }
+        }
+        if !waiting.is_empty() {
+            self.look_up(waiting).await?;
+        }
+        let summary = BatchSummary::from(self.progress().await?);
+        progress.message(format!(
+            "Results: {} identified, {} unmatched, {} failures.",
+            summary.identified, summary.unmatched, summary.failed
+        ));
+        Ok(summary)
+    }
+
+    async fn progress(&self) -> Result<BatchProgress, JobFailure> {
+        let (store, job_id) = (self.store.clone(), self.job_id.to_owned());
+        blocking(move || store.progress(&job_id)).await
+    }
+
+    /// Meters, looks up and finishes `files` (at most one batch).
+    async fn look_up(&mut self, files: Vec<(BatchFile, Fingerprint)>) -> Result<(), JobFailure> {
+        let mut admitted = Vec::with_capacity(files.len());
+        for (file, fingerprint) in files {
+            if let Some(reason) = &self.quota_exhausted {
+                let reason = reason.clone();
+                self.record_entry(&file, BatchEntry::failed(file.path.clone(), reason))
+                    .await?;
+                continue;
+            }
+            match self.policy.consume(QuotaScope::AcoustidLookup, 1).await {
+                Ok(()) => admitted.push((file, fingerprint)),
+                Err(error) => {
+                    let reason = error.to_string();
+                    self.quota_exhausted = Some(reason.clone());
+                    self.record_entry(&file, BatchEntry::failed(file.path.clone(), reason))
+                        .await?;
+                }
+            }
+        }
+        if admitted.is_empty() {
+            return Ok(());
+        }
+        let queries: Vec<BatchQuery> = admitted
+            .iter()
+            .map(|(_, fingerprint)| BatchQuery {
+                fingerprint: fingerprint.fingerprint.clone(),
+                duration_seconds: fingerprint.duration_seconds,
+            })
+            .collect();
+        let services = self.context.services();
+        let answers = services
+            .acoustid
+            .lookup_batch(
+                &self.template.acoustid_api_key,
+                &queries,
+                self.context.config().acoustid_batch_size,
+            )
+            .await;
+        let answers = match answers {
+            Ok(answers) => answers,
+            Err(error) => {
+                if error.is_transient() {
+                    let cost = u32::try_from(admitted.len()).unwrap_or(u32::MAX);
+                    self.policy.refund(QuotaScope::AcoustidLookup, cost).await;
+                }
+                (0..admitted.len()).map(|_| Err(error.clone())).collect()
+            }
+        };
+        let quiet = recozik_core::identify::NoProgress;
+        for ((file, fingerprint), answer) in admitted.into_iter().zip(answers) {
+            let request = self.request_for(&file);
+            let outcome = identify_fingerprinted(
+                services,
+                &request,
+                &self.hooks(&quiet),
+                fingerprint,
+                AcoustIdStep::LookedUp(answer),
+            )
+            .await;
+            self.record(&file, outcome).await?;
+        }
+        Ok(())
+    }
+
+    async fn record(
+        &self,
+        file: &BatchFile,
+        outcome: Result<recozik_core::IdentifyResult, IdentifyError>,
+    ) -> Result<(), JobFailure> {
+        match outcome {
+            Ok(result) => {
+                let entry = BatchEntry::identified(
+                    file.path.clone(),
+                    &result,
+                    self.payload.options.kept(),
+                    self.payload.options.template(),
+                );
+                self.record_entry(file, entry).await
+            }
+            Err(error) => self.record_failure(file, &error).await,
+        }
+    }
+
+    async fn record_failure(
+        &self,
+        file: &BatchFile,
+        error: &IdentifyError,
+    ) -> Result<(), JobFailure> {
+        let text = identify_error_text(error).unwrap_or_else(|| {
+            tracing::warn!(%error, path = %file.path, "batch file failed");
+            crate::UNEXPECTED_ERROR.to_owned()
+        });
+        self.record_entry(file, BatchEntry::failed(file.path.clone(), text))
+            .await
+    }
+
+    async fn record_entry(&self, file: &BatchFile, entry: BatchEntry) -> Result<(), JobFailure> {
+        let json = serde_json::to_string(&entry)
+            .map_err(|error| JobFailure::Internal(error.to_string()))?;
+        let status = entry.status;
+        let (store, job_id, seq) = (self.store.clone(), self.job_id.to_owned(), file.seq);
+        blocking(move || store.record(&job_id, seq, status_name(status), &json))
+            .await
+            .map(drop)
+    }
+}
+
+fn status_name(status: EntryStatus) -> &'static str {
+    status.as_str()
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> recozik_storage::Result<T> + Send + 'static,
+) -> Result<T, JobFailure> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| JobFailure::Internal(error.to_string()))?
+        .map_err(|error| JobFailure::Internal(error.to_string()))
+}
+
+/// Fingerprints every pending file of the job, in order, `workers` at a time, sending each
+/// outcome to `sender`; stops when the receiver is gone.
+async fn fingerprint_all(
+    store: BatchStore,
+    job_id: String,
+    base: PathBuf,
+    options: recozik_core::FingerprintOptions,
+    workers: usize,
+    sender: mpsc::Sender<Fingerprinted>,
+) {
+    let base = Arc::new(base);
+    let mut after: Option<i64> = None;
+    loop {
+        let page = {
+            let (store, job_id) = (store.clone(), job_id.clone());
+            tokio::task::spawn_blocking(move || store.pending(&job_id, after, PAGE)).await
+        };
+        let page = match page {
+            Ok(Ok(page)) => page,
+            Ok(Err(error)) => {
+                tracing::error!(%error, "cannot read the batch's files");
+                return;
+            }
+            Err(_) => return,
+        };
+        let Some(last) = page.last() else {
+            return;
+        };
+        after = Some(last.seq);
+        let mut outcomes = futures_util::stream::iter(page)
+            .map(|file| {
+                let path = resolve(&base, &file.path);
+                async move {
+                    let outcome = match path {
+                        Some(path) => fingerprint_blocking(path, options).await,
+                        // Shown with the stored (relative) path, never the server's.
+                        None => Err(IdentifyError::BadAudio(
+                            recozik_core::AudioError::NotAFile {
+                                path: PathBuf::from(&file.path),
+                            },
+                        )),
+                    };
+                    Fingerprinted { file, outcome }
+                }
+            })
+            .buffered(workers);
+        while let Some(item) = outcomes.next().await {
+            if sender.send(item).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// The file to open for a stored path: under `base`, never through a symbolic link (a file
+/// may have been replaced by one since the job was submitted).
+fn resolve(base: &Path, relative: &str) -> Option<PathBuf> {
+    let path = base.join(relative);
+    let metadata = std::fs::symlink_metadata(&path).ok()?;
+    if !metadata.file_type().is_file() {
+        return None;
+    }
+    let resolved = path.canonicalize().ok()?;
+    let base = base.canonicalize().ok()?;
+    resolved.starts_with(&base).then_some(resolved)
+}
