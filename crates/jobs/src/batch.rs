@@ -29,7 +29,7 @@ use tokio::sync::mpsc;
 use crate::client_text::identify_error_text;
 use crate::context::JobContext;
 use crate::identify::{IdentifyOptions, build_request};
-use crate::kind::{JobFailure, Progress, SubmitError, enqueue};
+use crate::kind::{JobFailure, Progress, SubmitError, enqueue_with};
 use crate::kinds::identify_batch::IdentifyBatch;
 use crate::policy::{DatabaseLookupCache, PrincipalPolicy};
 
@@ -157,7 +157,6 @@ pub fn submit(
     paths: Vec<String>,
     options: BatchOptions,
 ) -> Result<recozik_storage::Job, SubmitError> {
-    let store = BatchStore::new(context.storage().jobs.clone());
     let payload = BatchPayload {
         version: PAYLOAD_VERSION,
         options,
@@ -165,16 +164,14 @@ pub fn submit(
         base,
         files: paths.len() as u64,
     };
-    let job_id = uuid::Uuid::new_v4().simple().to_string();
-    // Files first: a job row never exists without its files, and files without a job row
-    // (a crash in between) are removed with the job id's other leftovers by housekeeping.
-    store.add_files(&job_id, paths)?;
     let job = NewJob {
-        id: Some(job_id),
         owner_id: Some(principal.user_id),
         ..NewJob::default()
     };
-    enqueue::<IdentifyBatch>(context.queue().blocking(), &payload, job)
+    // The files are committed with the job row: no worker sees the job without them.
+    enqueue_with::<IdentifyBatch>(&context.storage().queue, &payload, job, |tx, job| {
+        recozik_storage::batch::add_files_in(tx, &job.id, paths).map(drop)
+    })
 }
 
 /// The summary that becomes the job's result, and the `progress` of a batch's `JobDetail`.

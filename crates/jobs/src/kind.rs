@@ -175,6 +175,18 @@ pub fn enqueue<K: JobKind>(
     Ok(queue.enqueue(&job)?)
 }
 
+/// [`enqueue`], with `within` run in the job's creating transaction (see
+/// [`JobQueue::enqueue_with`]).
+pub fn enqueue_with<K: JobKind>(
+    queue: &JobQueue,
+    payload: &K::Payload,
+    mut job: NewJob,
+    within: impl FnOnce(&mut recozik_storage::Conn, &Job) -> Result<(), StorageError>,
+) -> Result<Job, SubmitError> {
+    job.payload = encode::<K>(payload)?;
+    Ok(queue.enqueue_with(&job, within)?)
+}
+
 /// How the work of one job ended (before the runtime records it).
 #[derive(Debug)]
 pub(crate) enum Outcome {

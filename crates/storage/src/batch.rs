@@ -301,6 +301,41 @@ impl TryFrom<MoveRow> for RenameMove {
     }
 }
 
+/// Stores the files of `job_id` on `tx` (see [`BatchStore::add_files`]); for a caller that
+/// creates the job in the same transaction ([`crate::JobQueue::enqueue_with`]).
+pub fn add_files_in<I>(tx: &mut Conn, job_id: &str, paths: I) -> Result<u64>
+where
+    I: IntoIterator<Item = String>,
+{
+    require_job(tx, job_id)?;
+    let existing = count_files(tx, job_id)?;
+    if existing > 0 {
+        return Ok(existing);
+    }
+    let updated_at = to_db(crate::time::now());
+    let mut chunk = Vec::with_capacity(INSERT_CHUNK);
+    let mut seq: i64 = 0;
+    for path in paths {
+        check_path("path", &path)?;
+        chunk.push(FileInsert {
+            job_id,
+            seq,
+            path,
+            state: FileState::Pending.as_str(),
+            updated_at,
+        });
+        seq += 1;
+        if chunk.len() == INSERT_CHUNK {
+            insert_files(tx, &chunk)?;
+            chunk.clear();
+        }
+    }
+    if !chunk.is_empty() {
+        insert_files(tx, &chunk)?;
+    }
+    Ok(seq as u64)
+}
+
 /// The batch state over the jobs database (the one of [`crate::JobQueue::database`]). Cheap to
 /// clone. Every method blocks: async callers run it on a blocking thread.
 #[derive(Debug, Clone)]
@@ -332,35 +367,7 @@ impl BatchStore {
         I: IntoIterator<Item = String>,
     {
         let mut conn = self.db.conn()?;
-        let added = conn.transaction(|tx| {
-            require_job(tx, job_id)?;
-            let existing = count_files(tx, job_id)?;
-            if existing > 0 {
-                return Ok(existing);
-            }
-            let updated_at = to_db(crate::time::now());
-            let mut chunk = Vec::with_capacity(INSERT_CHUNK);
-            let mut seq: i64 = 0;
-            for path in paths {
-                check_path("path", &path)?;
-                chunk.push(FileInsert {
-                    job_id,
-                    seq,
-                    path,
-                    state: FileState::Pending.as_str(),
-                    updated_at,
-                });
-                seq += 1;
-                if chunk.len() == INSERT_CHUNK {
-                    insert_files(tx, &chunk)?;
-                    chunk.clear();
-                }
-            }
-            if !chunk.is_empty() {
-                insert_files(tx, &chunk)?;
-            }
-            Ok(seq as u64)
-        });
+        let added = conn.transaction(|tx| add_files_in(tx, job_id, paths));
         match added {
             // Another caller stored this job's files between our count and our insert (only
             // possible on PostgreSQL): theirs stand, exactly as if we had come second.

@@ -358,6 +358,17 @@ impl JobQueue {
 
     /// Adds a job in `queued` state (event 1: status `queued`).
     pub fn enqueue(&self, new: &NewJob) -> Result<Job> {
+        self.enqueue_with(new, |_, _| Ok(()))
+    }
+
+    /// [`JobQueue::enqueue`], with `within` run in the same transaction once the job row
+    /// exists: rows the job needs (a batch's files) are committed with it or not at all, so no
+    /// worker can claim the job before they are there.
+    pub fn enqueue_with(
+        &self,
+        new: &NewJob,
+        within: impl FnOnce(&mut Conn, &Job) -> Result<()>,
+    ) -> Result<Job> {
         let id = match &new.id {
             Some(id) if !id.is_empty() => id.clone(),
             Some(_) => return Err(StorageError::Invalid("job id is empty".into())),
@@ -404,6 +415,7 @@ impl JobQueue {
                 }],
                 events,
             )?;
+            within(tx, &job)?;
             Ok(job)
         })
     }
