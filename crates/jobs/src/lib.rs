@@ -36,6 +36,7 @@ pub mod kind;
 pub mod kinds;
 pub mod policy;
 pub mod queue;
+pub mod renames;
 mod run;
 mod worker;
 

@@ -61,6 +61,9 @@ pub const INVALID_TEMPLATE: &str = "invalid_template";
 pub const NOT_A_BATCH: &str = "not_a_batch_job";
 pub const INVALID_EXPORT_FORMAT: &str = "invalid_export_format";
 pub const INVALID_STATUS_FILTER: &str = "invalid_status_filter";
+pub const INVALID_ON_CONFLICT: &str = "invalid_on_conflict";
+pub const JOB_NOT_FINISHED: &str = "job_not_finished";
+pub const NOTHING_TO_UNDO: &str = "nothing_to_undo";
 
 pub const API_CODES: &[&str] = &[
     NOT_FOUND,
@@ -107,6 +110,9 @@ pub const API_CODES: &[&str] = &[
     NOT_A_BATCH,
     INVALID_EXPORT_FORMAT,
     INVALID_STATUS_FILTER,
+    INVALID_ON_CONFLICT,
+    JOB_NOT_FINISHED,
+    NOTHING_TO_UNDO,
 ];
 
 #[cfg(test)]

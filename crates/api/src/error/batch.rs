@@ -3,6 +3,7 @@
 
 use recozik_core::batch::discover::DiscoveryError;
 use recozik_jobs::batch::InvalidBatchOptions;
+use recozik_jobs::renames::RenameError;
 
 use super::ApiError;
 use crate::codes;
@@ -75,6 +76,19 @@ impl From<SelectionError> for ApiError {
                 30,
             ),
             SelectionError::Submit(submit) => submit.into(),
+        }
+    }
+}
+
+impl From<RenameError> for ApiError {
+    fn from(error: RenameError) -> Self {
+        match error {
+            RenameError::NothingToUndo => Self::new(
+                actix_web::http::StatusCode::CONFLICT,
+                codes::NOTHING_TO_UNDO,
+                error.to_string(),
+            ),
+            RenameError::Storage(storage) => storage.into(),
         }
     }
 }

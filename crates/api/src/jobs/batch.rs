@@ -61,7 +61,7 @@ pub fn reserved_paths(state: &AppState) -> Vec<PathBuf> {
 
 /// `requested` (relative to the media root; empty or `.` is the root itself) as a folder
 /// path, refusing absolute paths and `..` before the file system is touched.
-fn folder_under(root: &Path, requested: &str) -> Result<PathBuf, SelectionError> {
+pub fn folder_under(root: &Path, requested: &str) -> Result<PathBuf, SelectionError> {
     let normalised = requested.trim().replace('\\', "/");
     let relative = Path::new(&normalised);
     if relative.is_absolute()

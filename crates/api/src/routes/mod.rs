@@ -10,6 +10,7 @@ mod health;
 mod identify;
 pub mod jobs;
 pub mod openapi;
+mod renames;
 mod results;
 mod upload;
 mod upload_form;
@@ -132,6 +133,8 @@ fn table() -> Vec<Endpoint> {
             .on(M::GET, jobs::detail)
             .on(M::DELETE, jobs::cancel),
         single("/jobs/{job_id}/results", M::GET, results::results),
+        single("/jobs/{job_id}/renames", M::POST, renames::renames),
+        single("/jobs/{job_id}/renames/undo", M::POST, renames::undo),
         single("/ws/jobs/{job_id}", M::GET, ws::websocket),
     ]
 }

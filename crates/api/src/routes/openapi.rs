@@ -40,6 +40,8 @@ pub(super) const SESSION: &str = "session";
         super::jobs::detail,
         super::jobs::cancel,
         super::results::results,
+        super::renames::renames,
+        super::renames::undo,
         super::ws::websocket,
         super::auth::login,
         super::auth::refresh,
