@@ -1,0 +1,511 @@
+//! Library batches over HTTP against a fake AcoustID that answers `batch=1` lookups: a folder
+//! identified in one job with batched requests, its progress, the JSONL/CSV/text exports, the
+//! quota running out midway, and hostile selections.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::io::Read as _;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::*;
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+/// Answers every fingerprint of a lookup (batched or not) with one recording; counts
+/// requests and fingerprints.
+#[derive(Clone, Default)]
+struct BatchAcoustId {
+    requests: Arc<Mutex<Vec<usize>>>,
+}
+
+impl Respond for BatchAcoustId {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let mut body = request.body.clone();
+        if request
+            .headers
+            .get("content-encoding")
+            .is_some_and(|v| v.as_bytes() == b"gzip")
+        {
+            let mut plain = Vec::new();
+            flate2::read::GzDecoder::new(&request.body[..])
+                .read_to_end(&mut plain)
+                .unwrap();
+            body = plain;
+        }
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&body)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let batch = pairs.iter().any(|(k, v)| k == "batch" && v == "1");
+        let count = pairs
+            .iter()
+            .filter(|(k, _)| k.starts_with("fingerprint"))
+            .count();
+        self.requests.lock().unwrap().push(count);
+        let results = |index: usize| {
+            json!([{"id": format!("track-{index}"), "score": 0.9, "recordings": [{
+                "id": MBID, "title": "Chanson", "artists": [{"name": "Artiste"}],
+                "releasegroups": [{"id": "rg-1", "title": "Album", "releases": [{"id": "rel-1"}]}]
+            }]}])
+        };
+        if !batch {
+            return ResponseTemplate::new(200)
+                .set_body_json(json!({"status": "ok", "results": results(0)}));
+        }
+        let entries: Vec<Value> = (0..count)
+            .map(|index| json!({"index": index, "results": results(index)}))
+            .collect();
+        ResponseTemplate::new(200).set_body_json(json!({"status": "ok", "fingerprints": entries}))
+    }
+}
+
+struct Setup {
+    media: tempfile::TempDir,
+    acoustid: MockServer,
+    fake: BatchAcoustId,
+    _fakes: Fakes,
+    server: TestServer,
+}
+
+/// Six audio files (two in a sub-folder), a file that is not audio, a text file, and a
+/// symbolic link, under `lib/` of a fresh media root.
+fn library(media: &Path) {
+    let lib = media.join("lib");
+    std::fs::create_dir_all(lib.join("disc 2")).unwrap();
+    for (fixture_name, target) in [
+        ("mp3_cbr_44k_stereo_tagged.mp3", "lib/01 first.mp3"),
+        ("flac_44k_stereo_tagged.flac", "lib/02 second.flac"),
+        ("vorbis_96k_stereo_tagged.ogg", "lib/03 third.ogg"),
+        ("wav_s16_8k_mono.wav", "lib/04 fourth.wav"),
+        ("mp3_vbr_22k_mono.mp3", "lib/disc 2/05 fifth.mp3"),
+        ("aac_44k_stereo_tagged.m4a", "lib/disc 2/06 sixth.m4a"),
+    ] {
+        std::fs::copy(fixture(fixture_name), media.join(target)).unwrap();
+    }
+    std::fs::write(lib.join("07 broken.mp3"), b"this is not audio at all").unwrap();
+    std::fs::write(lib.join("notes.txt"), b"not selected").unwrap();
+    std::os::unix::fs::symlink(media.join("lib/01 first.mp3"), lib.join("08 link.mp3")).unwrap();
+}
+
+async fn start(configure: impl FnOnce(&mut recozik_api::Settings)) -> Setup {
+    let media = tempfile::tempdir().unwrap();
+    library(media.path());
+    let fakes = Fakes::start().await;
+    let acoustid = MockServer::start().await;
+    let fake = BatchAcoustId::default();
+    Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(fake.clone())
+        .mount(&acoustid)
+        .await;
+    let mut settings = server_settings(media.path(), &fakes);
+    settings.acoustid_endpoint = format!("{}/v2/lookup", acoustid.uri());
+    settings.musicbrainz_enabled = false;
+    configure(&mut settings);
+    let server = TestServer::start(settings);
+    Setup {
+        media,
+        acoustid,
+        fake,
+        _fakes: fakes,
+        server,
+    }
+}
+
+async fn post_batch(base: &str, token: &str, body: &Value) -> (u16, Value) {
+    let response = client()
+        .post(format!("{base}/identify/batch"))
+        .header("X-API-Token", token)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn get_text(url: &str, token: &str) -> (u16, String, String) {
+    let response = client()
+        .get(url)
+        .header("X-API-Token", token)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let kind = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap_or_default().to_owned())
+        .unwrap_or_default();
+    (status, kind, response.text().await.unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_is_identified_in_one_job_with_batched_lookups_and_exported() {
+    let setup = start(|_| {}).await;
+    let base = setup.server.url("");
+    let (status, queued) = post_batch(
+        &base,
+        ADMIN_TOKEN,
+        &json!({"directory": "lib", "recursive": true, "limit": 2, "template": "{artist} | {title}"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{queued}");
+    assert_eq!(queued["status"], "queued");
+    assert_eq!(queued["kind"], "batch");
+    assert_eq!(
+        queued["files"], 7,
+        "six audio files and the broken one; no link"
+    );
+    let job_id = queued["job_id"].as_str().unwrap().to_owned();
+    let job = wait_job(
+        &base,
+        ADMIN_TOKEN,
+        &job_id,
+        Duration::from_mins(2),
+        is_terminal,
+    )
+    .await;
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(job["kind"], "batch");
+    assert_eq!(
+        job["progress"],
+        json!({"total": 7, "done": 7, "identified": 6, "unmatched": 0, "failed": 1})
+    );
+    assert_eq!(job["result"]["identified"], 6);
+    let requests = setup.fake.requests.lock().unwrap().clone();
+    assert_eq!(
+        requests.iter().sum::<usize>(),
+        6,
+        "each fingerprint looked up once: {requests:?}"
+    );
+    assert!(
+        requests.len() < 6,
+        "fingerprints share requests: {requests:?}"
+    );
+
+    check_exports(&setup, &job_id).await;
+    drop(setup.acoustid);
+    setup.server.stop().await;
+}
+
+/// The JSONL, CSV and text exports of the folder batch, and their hostile parameters.
+async fn check_exports(setup: &Setup, job_id: &str) {
+    let url = setup.server.url(&format!("/jobs/{job_id}/results"));
+    let (status, kind, jsonl) = get_text(&url, ADMIN_TOKEN).await;
+    assert_eq!(status, 200);
+    assert!(kind.starts_with("application/x-ndjson"), "{kind}");
+    let entries: Vec<Value> = jsonl
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(entries.len(), 7);
+    let paths: Vec<&str> = entries
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths[0], "lib/01 first.mp3",
+        "relative to the media root, sorted"
+    );
+    assert!(paths.contains(&"lib/disc 2/06 sixth.m4a"));
+    let broken = entries
+        .iter()
+        .find(|e| e["path"] == "lib/07 broken.mp3")
+        .unwrap();
+    assert_eq!(broken["status"], "error");
+    assert!(
+        broken["error"]
+            .as_str()
+            .is_some_and(|e| !e.contains(setup.media.path().to_str().unwrap()))
+    );
+    let first = &entries[0];
+    assert_eq!(first["status"], "ok");
+    assert_eq!(first["matches"][0]["rank"], 1);
+    assert_eq!(first["matches"][0]["formatted"], "Artiste | Chanson");
+    assert_eq!(first["matches"][0]["album"], "Album");
+    assert_eq!(first["matches"][0]["release_id"], "rel-1");
+
+    let (status, kind, csv) = get_text(&format!("{url}?format=csv"), ADMIN_TOKEN).await;
+    assert_eq!(status, 200);
+    assert!(kind.starts_with("text/csv"), "{kind}");
+    assert!(csv.starts_with("path,status,rank"), "{csv}");
+    assert_eq!(
+        csv.lines().count(),
+        8,
+        "a header and one row per file (one match each)"
+    );
+
+    let (status, _, text) = get_text(&format!("{url}?format=text&status=error"), ADMIN_TOKEN).await;
+    assert_eq!(status, 200);
+    assert!(text.starts_with("file: lib/07 broken.mp3\n"), "{text}");
+    assert_eq!(text.matches("file: ").count(), 1);
+
+    for bad in ["?format=xml", "?status=maybe"] {
+        let (status, _, body) = get_text(&format!("{url}{bad}"), ADMIN_TOKEN).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    let (status, _, _) = get_text(
+        &setup
+            .server
+            .url("/jobs/0123456789abcdef0123456789abcdef/results"),
+        ADMIN_TOKEN,
+    )
+    .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_quota_runs_out_the_remaining_files_say_so_and_the_job_completes() {
+    let setup = start(|_| {}).await;
+    let base = setup.server.url("");
+    let (_, token) = user_with_token(
+        &setup.server.state,
+        "metered",
+        &["identify", "identify_batch"],
+        &[("acoustid_lookup", 2)],
+    );
+    let (status, queued) = post_batch(
+        &base,
+        &token,
+        &json!({"paths": ["lib/01 first.mp3", "lib/02 second.flac", "lib/03 third.ogg", "lib/04 fourth.wav"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{queued}");
+    let job_id = queued["job_id"].as_str().unwrap().to_owned();
+    let job = wait_job(&base, &token, &job_id, Duration::from_mins(2), is_terminal).await;
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(job["progress"]["identified"], 2, "{job}");
+    assert_eq!(job["progress"]["failed"], 2, "{job}");
+    let (_, _, jsonl) = get_text(
+        &setup
+            .server
+            .url(&format!("/jobs/{job_id}/results?status=error")),
+        &token,
+    )
+    .await;
+    for line in jsonl.lines() {
+        let entry: Value = serde_json::from_str(line).unwrap();
+        let error = entry["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        assert!(error.contains("quota"), "{entry}");
+    }
+    // Another user cannot read these results.
+    let (_, other) = user_with_token(&setup.server.state, "other", &["identify"], &[]);
+    let (status, _, _) = get_text(
+        &setup.server.url(&format!("/jobs/{job_id}/results")),
+        &other,
+    )
+    .await;
+    assert_eq!(status, 403);
+    setup.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_and_empty_selections_are_clear_client_errors() {
+    let setup = start(|_| {}).await;
+    let base = setup.server.url("");
+    let cases = [
+        (json!({"directory": "../"}), 400, "path_traversal"),
+        (json!({"directory": "/etc"}), 400, "path_traversal"),
+        (json!({"directory": "nowhere"}), 404, "directory_not_found"),
+        (
+            json!({"directory": "lib/notes.txt"}),
+            400,
+            "not_a_directory",
+        ),
+        (
+            json!({"directory": "lib", "extensions": ["txt2"]}),
+            400,
+            "no_audio_files",
+        ),
+        (
+            json!({"directory": "lib", "patterns": ["[unclosed"]}),
+            400,
+            "invalid_pattern",
+        ),
+        (
+            json!({"directory": "lib", "paths": ["lib/01 first.mp3"]}),
+            400,
+            "invalid_batch_selection",
+        ),
+        (json!({}), 400, "invalid_batch_selection"),
+        (json!({"paths": ["lib/08 link.mp3"]}), 400, "symbolic_link"),
+        (
+            json!({"paths": ["../../etc/passwd"]}),
+            400,
+            "path_traversal",
+        ),
+        (
+            json!({"paths": ["lib/missing.mp3"]}),
+            404,
+            "audio_not_found",
+        ),
+        (json!({"paths": []}), 400, "no_audio_files"),
+        (
+            json!({"directory": "lib", "limit": 0}),
+            400,
+            "invalid_limit",
+        ),
+        (
+            json!({"directory": "lib", "limit": 11}),
+            400,
+            "invalid_limit",
+        ),
+        (
+            json!({"directory": "lib", "template": "x".repeat(600)}),
+            400,
+            "invalid_template",
+        ),
+    ];
+    for (body, status, code) in cases {
+        let (got, answer) = post_batch(&base, ADMIN_TOKEN, &body).await;
+        assert_eq!(
+            (got, answer["code"].as_str()),
+            (status, Some(code)),
+            "{body}: {answer}"
+        );
+        let detail = answer["detail"].as_str().unwrap_or_default();
+        assert!(
+            !detail.contains(setup.media.path().to_str().unwrap()),
+            "no server path in {detail}"
+        );
+    }
+    let (got, answer) = post_batch(
+        &base,
+        ADMIN_TOKEN,
+        &json!({"directory": "lib", "limit": "x"}),
+    )
+    .await;
+    assert_eq!(got, 422, "{answer}");
+    let (_, token) = user_with_token(&setup.server.state, "single", &["identify"], &[]);
+    let (got, answer) = post_batch(&base, &token, &json!({"directory": "lib"})).await;
+    assert_eq!(
+        (got, answer["code"].as_str()),
+        (403, Some("feature_denied")),
+        "{answer}"
+    );
+    let (got, _) = post_batch(&base, "not-a-token", &json!({"directory": "lib"})).await;
+    assert_eq!(got, 401);
+    setup.server.stop().await;
+}
+
+async fn post_json(url: &str, token: &str, body: &Value) -> (u16, Value) {
+    let response = client()
+        .post(url)
+        .header("X-API-Token", token)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renames_are_planned_applied_journaled_and_undone() {
+    let setup = start(|_| {}).await;
+    let base = setup.server.url("");
+    let (_, queued) = post_batch(&base, ADMIN_TOKEN, &json!({"directory": "lib"})).await;
+    let job_id = queued["job_id"].as_str().unwrap().to_owned();
+    let renames = setup.server.url(&format!("/jobs/{job_id}/renames"));
+    let undo = setup.server.url(&format!("/jobs/{job_id}/renames/undo"));
+    let job = wait_job(
+        &base,
+        ADMIN_TOKEN,
+        &job_id,
+        Duration::from_mins(2),
+        is_terminal,
+    )
+    .await;
+    assert_eq!(job["status"], "completed", "{job}");
+
+    let (status, plan) = post_json(&renames, ADMIN_TOKEN, &json!({})).await;
+    assert_eq!(status, 200, "{plan}");
+    assert_eq!(plan["applied"], false);
+    let targets: Vec<&str> = plan["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["target"].as_str().unwrap())
+        .collect();
+    assert!(targets.contains(&"lib/Artiste - Chanson.mp3"), "{plan}");
+    assert!(targets.contains(&"lib/Artiste - Chanson.flac"), "{plan}");
+    assert!(
+        plan["skipped"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("07 broken.mp3")),
+        "the failed file is skipped with its reason: {plan}"
+    );
+    assert!(
+        setup.media.path().join("lib/01 first.mp3").exists(),
+        "a dry run moves nothing"
+    );
+
+    for (body, code) in [
+        (json!({"on_conflict": "merge"}), "invalid_on_conflict"),
+        (json!({"backup_dir": "../outside"}), "path_traversal"),
+        (json!({"template": "y".repeat(600)}), "invalid_template"),
+    ] {
+        let (status, answer) = post_json(&renames, ADMIN_TOKEN, &body).await;
+        assert_eq!(
+            (status, answer["code"].as_str()),
+            (400, Some(code)),
+            "{body}: {answer}"
+        );
+    }
+    let (_, reader) = user_with_token(&setup.server.state, "reader", &["identify"], &[]);
+    let (status, _) = post_json(&renames, &reader, &json!({"apply": true})).await;
+    assert_eq!(status, 403, "another user's batch");
+    let (status, answer) = post_json(&undo, ADMIN_TOKEN, &json!({})).await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (409, Some("nothing_to_undo")),
+        "{answer}"
+    );
+
+    let (status, applied) = post_json(
+        &renames,
+        ADMIN_TOKEN,
+        &json!({"apply": true, "backup_dir": "backups"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{applied}");
+    assert_eq!(applied["applied"], true);
+    let lib = setup.media.path().join("lib");
+    assert!(lib.join("Artiste - Chanson.mp3").is_file());
+    assert!(!lib.join("01 first.mp3").exists());
+    assert!(
+        setup
+            .media
+            .path()
+            .join("backups/lib/01 first.mp3")
+            .is_file(),
+        "backup copy"
+    );
+    assert!(
+        lib.join("08 link.mp3").is_symlink(),
+        "the link is left alone"
+    );
+
+    // A renamed file that changes afterwards is not moved back; the others are.
+    std::fs::write(lib.join("Artiste - Chanson.flac"), b"changed since").unwrap();
+    let (status, undone) = post_json(&undo, ADMIN_TOKEN, &json!({})).await;
+    assert_eq!(status, 200, "{undone}");
+    assert_eq!(undone["refused"].as_array().unwrap().len(), 1, "{undone}");
+    assert!(lib.join("01 first.mp3").is_file());
+    assert!(lib.join("disc 2/05 fifth.mp3").is_file());
+    assert!(
+        lib.join("Artiste - Chanson.flac").is_file(),
+        "the changed file stays"
+    );
+    setup.server.stop().await;
+}
