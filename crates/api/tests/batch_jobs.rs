@@ -509,3 +509,49 @@ async fn renames_are_planned_applied_journaled_and_undone() {
     );
     setup.server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_websocket_sends_progress_and_one_file_event_per_file() {
+    let setup = start(|_| {}).await;
+    let base = setup.server.url("");
+    let (_, queued) = post_batch(
+        &base,
+        ADMIN_TOKEN,
+        &json!({"directory": "lib", "recursive": true}),
+    )
+    .await;
+    let job_id = queued["job_id"].as_str().unwrap().to_owned();
+    let ws = follow_ws(
+        &setup.server.ws_url(&format!("/ws/jobs/{job_id}")),
+        &[("X-API-Token", ADMIN_TOKEN)],
+        Duration::from_mins(2),
+    )
+    .await;
+    assert_eq!(ws.close_code, Some(NORMAL), "{ws:?}");
+    // Whatever the snapshot caught, the events after it hold every file not yet done then.
+    let snapshot_done = ws.frames[0]["job"]["progress"]["done"]
+        .as_u64()
+        .unwrap_or(0);
+    let files: Vec<&Value> = ws.frames.iter().filter(|f| f["type"] == "file").collect();
+    assert!(files.len() as u64 + snapshot_done >= 7, "{:?}", ws.frames);
+    for frame in &files {
+        assert!(frame["entry"]["path"].as_str().unwrap().starts_with("lib/"));
+        assert!(frame["timestamp"].is_string());
+    }
+    let progress: Vec<&Value> = ws
+        .frames
+        .iter()
+        .filter(|f| f["type"] == "progress")
+        .collect();
+    let last = progress.last().expect("progress events");
+    assert_eq!(last["progress"]["done"], 7, "{last}");
+    assert_eq!(last["progress"]["total"], 7);
+    let statuses: Vec<&str> = ws
+        .frames
+        .iter()
+        .filter(|f| f["type"] == "status")
+        .filter_map(|f| f["status"].as_str())
+        .collect();
+    assert_eq!(statuses.last(), Some(&"completed"), "{statuses:?}");
+    setup.server.stop().await;
+}

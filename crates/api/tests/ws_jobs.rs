@@ -75,10 +75,13 @@ async fn frames_have_the_exact_shapes_and_follow_the_snapshot_without_gap() {
             "finished_at",
             "messages",
             "result",
-            "error"
+            "error",
+            // Added with library batches: `identify_upload` here.
+            "kind"
         ])
     );
     assert_eq!(job["status"], "running");
+    assert_eq!(job["kind"], "identify_upload");
     assert!(is_rfc3339_z(&job["created_at"]) && is_rfc3339_z(&job["updated_at"]));
     assert_eq!(job["finished_at"], Value::Null);
 

@@ -22,7 +22,7 @@ use recozik_core::identify::{
 };
 use recozik_core::policy::{AccessPolicy, Feature, QuotaPolicy, QuotaScope};
 use recozik_core::{Fingerprint, IdentifyError};
-use recozik_storage::{BatchFile, BatchProgress, BatchStore, NewJob};
+use recozik_storage::{BatchFile, BatchProgress, BatchStore, JobEventData, NewJob};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
@@ -32,11 +32,14 @@ use crate::identify::{IdentifyOptions, build_request};
 use crate::kind::{JobFailure, Progress, SubmitError, enqueue_with};
 use crate::kinds::identify_batch::IdentifyBatch;
 use crate::policy::{DatabaseLookupCache, PrincipalPolicy};
+use crate::run::AbortOnDrop;
 
 /// Current payload format version.
 pub const PAYLOAD_VERSION: u32 = 1;
 /// Files read from the database at a time.
 const PAGE: i64 = 200;
+/// At most four `progress` events a second.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 /// The display template when the client sends none.
 pub const DEFAULT_TEMPLATE: &str = "{artist} - {title}";
 /// The longest template accepted.
@@ -197,15 +200,6 @@ impl From<BatchProgress> for BatchSummary {
     }
 }
 
-/// Aborts a spawned task when dropped (the run is dropped when the job is cancelled).
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// One file after fingerprinting.
 struct Fingerprinted {
     file: BatchFile,
@@ -244,7 +238,14 @@ pub async fn run(
     let memo = RecordingMemo::default();
     let mut request_template = template;
     request_template.musicbrainz.enabled &= payload.options.musicbrainz;
+    let counts = {
+        let (store, job_id) = (store.clone(), job_id.to_owned());
+        blocking(move || store.progress(&job_id)).await?
+    };
     let runner = Runner {
+        counts,
+        progress,
+        last_progress: None,
         context,
         job_id,
         payload,
@@ -255,10 +256,14 @@ pub async fn run(
         template: &request_template,
         quota_exhausted: None,
     };
-    runner.run_all(progress).await
+    runner.run_all().await
 }
 
 struct Runner<'a> {
+    /// The job's counts, kept up to date as entries are recorded.
+    counts: BatchProgress,
+    progress: &'a Progress,
+    last_progress: Option<std::time::Instant>,
     context: &'a JobContext,
     job_id: &'a str,
     payload: &'a BatchPayload,
@@ -287,7 +292,7 @@ impl Runner<'_> {
         request
     }
 
-    async fn run_all(mut self, progress: &Progress) -> Result<BatchSummary, JobFailure> {
+    async fn run_all(mut self) -> Result<BatchSummary, JobFailure> {
         let batch_size = self.context.config().acoustid_batch_size.max(1);
         let (sender, mut receiver) = mpsc::channel::<Fingerprinted>(batch_size * 2);
         let _fingerprinting = AbortOnDrop(tokio::spawn(fingerprint_all(
@@ -300,7 +305,7 @@ impl Runner<'_> {
         )));
         let quiet = recozik_core::identify::NoProgress;
         let mut waiting: Vec<(BatchFile, Fingerprint)> = Vec::with_capacity(batch_size);
-        let mut reported = std::time::Instant::now();
+        self.report_progress(true);
         while let Some(item) = receiver.recv().await {
             match item.outcome {
                 Err(error) => self.record_failure(&item.file, &error).await?,
@@ -327,24 +332,39 @@ impl Runner<'_> {
             if waiting.len() >= batch_size || (!waiting.is_empty() && receiver.is_empty()) {
                 self.look_up(std::mem::take(&mut waiting)).await?;
             }
-            if reported.elapsed() >= std::time::Duration::from_secs(2) {
-                reported = std::time::Instant::now();
-                let done = self.progress().await?;
-                progress.message(format!("{} of {} files done.", done.done, done.total));
-            }
+            self.report_progress(false);
         }
         if !waiting.is_empty() {
             self.look_up(waiting).await?;
         }
-        let summary = BatchSummary::from(self.progress().await?);
-        progress.message(format!(
+        // The database's counts are the truth (another worker may have recorded files).
+        self.counts = self.progress_from_database().await?;
+        let summary = BatchSummary::from(self.counts);
+        self.report_progress(true);
+        self.progress.message(format!(
             "Results: {} identified, {} unmatched, {} failures.",
             summary.identified, summary.unmatched, summary.failed
         ));
         Ok(summary)
     }
 
-    async fn progress(&self) -> Result<BatchProgress, JobFailure> {
+    /// A `progress` event, at most every [`PROGRESS_EVERY`] unless `now`.
+    fn report_progress(&mut self, now: bool) {
+        if !now
+            && self
+                .last_progress
+                .is_some_and(|at| at.elapsed() < PROGRESS_EVERY)
+        {
+            return;
+        }
+        self.last_progress = Some(std::time::Instant::now());
+        let summary = BatchSummary::from(self.counts);
+        self.progress.event(JobEventData::Progress {
+            progress: serde_json::to_value(summary).unwrap_or_default(),
+        });
+    }
+
+    async fn progress_from_database(&self) -> Result<BatchProgress, JobFailure> {
         let (store, job_id) = (self.store.clone(), self.job_id.to_owned());
         blocking(move || store.progress(&job_id)).await
     }
@@ -415,7 +435,7 @@ impl Runner<'_> {
     }
 
     async fn record(
-        &self,
+        &mut self,
         file: &BatchFile,
         outcome: Result<recozik_core::IdentifyResult, IdentifyError>,
     ) -> Result<(), JobFailure> {
@@ -434,7 +454,7 @@ impl Runner<'_> {
     }
 
     async fn record_failure(
-        &self,
+        &mut self,
         file: &BatchFile,
         error: &IdentifyError,
     ) -> Result<(), JobFailure> {
@@ -446,19 +466,29 @@ impl Runner<'_> {
             .await
     }
 
-    async fn record_entry(&self, file: &BatchFile, entry: BatchEntry) -> Result<(), JobFailure> {
-        let json = serde_json::to_string(&entry)
+    /// Stores the entry of `file`, counts it, and sends it as a `file` event.
+    async fn record_entry(
+        &mut self,
+        file: &BatchFile,
+        entry: BatchEntry,
+    ) -> Result<(), JobFailure> {
+        let value = serde_json::to_value(&entry)
             .map_err(|error| JobFailure::Internal(error.to_string()))?;
+        let json = value.to_string();
         let status = entry.status;
         let (store, job_id, seq) = (self.store.clone(), self.job_id.to_owned(), file.seq);
-        blocking(move || store.record(&job_id, seq, status_name(status), &json))
-            .await
-            .map(drop)
+        let recorded = blocking(move || store.record(&job_id, seq, status.as_str(), &json)).await?;
+        if recorded {
+            self.counts.done += 1;
+            match status {
+                EntryStatus::Ok => self.counts.identified += 1,
+                EntryStatus::Unmatched => self.counts.unmatched += 1,
+                EntryStatus::Error => self.counts.failed += 1,
+            }
+            self.progress.event(JobEventData::File { entry: value });
+        }
+        Ok(())
     }
-}
-
-fn status_name(status: EntryStatus) -> &'static str {
-    status.as_str()
 }
 
 async fn blocking<T: Send + 'static>(

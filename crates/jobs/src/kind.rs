@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 use recozik_core::identify::{ProgressLevel, ProgressSink};
-use recozik_storage::{Job, JobQueue, NewJob, StorageError};
+use recozik_storage::{Job, JobEventData, JobQueue, NewJob, StorageError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -38,22 +38,30 @@ pub enum JobFailure {
     Internal(String),
 }
 
-/// Progress messages of a running job. Persisted in order, all of them before the job's
-/// outcome.
+/// Progress messages and events of a running job. Persisted in order, all of them before the
+/// job's outcome.
 #[derive(Debug)]
 pub struct Progress {
-    sender: mpsc::UnboundedSender<String>,
+    sender: mpsc::UnboundedSender<JobEventData>,
 }
 
 impl Progress {
-    pub(crate) fn new(sender: mpsc::UnboundedSender<String>) -> Self {
+    pub(crate) fn new(sender: mpsc::UnboundedSender<JobEventData>) -> Self {
         Self { sender }
     }
 
     /// Adds `message` to the job's messages (and its event stream).
     pub fn message(&self, message: impl Into<String>) {
+        self.event(JobEventData::Message {
+            message: message.into(),
+        });
+    }
+
+    /// Adds an event to the job's stream: `progress` or `file` (see
+    /// [`recozik_storage::JobQueue::add_event`]).
+    pub fn event(&self, data: JobEventData) {
         // The writer only stops once the job's work is over; nothing is lost before then.
-        let _ = self.sender.send(message.into());
+        let _ = self.sender.send(data);
     }
 }
 

@@ -77,6 +77,15 @@ impl AsyncQueue {
         self.run(move |q| q.add_message(&id, &message)).await
     }
 
+    pub async fn add_event(
+        &self,
+        job_id: &str,
+        data: recozik_storage::JobEventData,
+    ) -> Result<JobEvent, QueueError> {
+        let id = job_id.to_owned();
+        self.run(move |q| q.add_event(&id, data)).await
+    }
+
     pub async fn complete(
         &self,
         job_id: &str,

@@ -263,7 +263,7 @@ where
 
 /// Aborts a task when dropped: a job stopped midway (lease expired, time limit) must not go on
 /// writing messages into a job that another worker may hold by now.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
@@ -274,13 +274,13 @@ impl Drop for AbortOnDrop {
 /// The job's work, by its kind, with its progress messages persisted in order.
 async fn execute(context: &JobContext, job: &Job) -> Outcome {
     // Progress callbacks are synchronous; a writer task persists them in order.
-    let (sender, mut receiver) = mpsc::unbounded_channel::<String>();
+    let (sender, mut receiver) = mpsc::unbounded_channel::<recozik_storage::JobEventData>();
     let mut writer = AbortOnDrop({
         let (queue, id) = (context.queue().clone(), job.id.clone());
         tokio::spawn(async move {
-            while let Some(message) = receiver.recv().await {
-                if let Err(error) = queue.add_message(&id, message).await {
-                    tracing::warn!(%error, "cannot record a job message");
+            while let Some(data) = receiver.recv().await {
+                if let Err(error) = queue.add_event(&id, data).await {
+                    tracing::warn!(%error, "cannot record a job event");
                 }
             }
         })

@@ -151,6 +151,16 @@ pub enum JobEventData {
         /// The result JSON.
         result: serde_json::Value,
     },
+    /// How far a job with many parts (a batch) got; its shape is the job kind's.
+    Progress {
+        /// The progress JSON.
+        progress: serde_json::Value,
+    },
+    /// One finished part of a job (a batch's file entry); its shape is the job kind's.
+    File {
+        /// The entry JSON.
+        entry: serde_json::Value,
+    },
 }
 
 /// A persisted job event.
@@ -561,6 +571,41 @@ impl JobQueue {
                 .last()
                 .cloned()
                 .ok_or_else(|| StorageError::Corrupt("message event not recorded".into()))
+        })
+    }
+
+    /// Appends an event that changes nothing else of the job (a batch's `progress` and `file`
+    /// events). A `message` goes through [`JobQueue::add_message`] (it is also kept in the job's
+    /// messages); statuses and results only through the transitions.
+    pub fn add_event(&self, job_id: &str, data: JobEventData) -> Result<JobEvent> {
+        match data {
+            JobEventData::Message { message } => return self.add_message(job_id, &message),
+            JobEventData::Status { .. } | JobEventData::Result { .. } => {
+                return Err(StorageError::Invalid(
+                    "statuses and results are recorded by the job's transitions".into(),
+                ));
+            }
+            JobEventData::Progress { .. } | JobEventData::File { .. } => {}
+        }
+        self.write(|tx, events| {
+            let now = to_db(crate::time::now());
+            let row: Option<JobRow> = on_conn!(tx, |c| diesel::update(jobs::table.find(job_id))
+                .set((
+                    jobs::updated_at.eq(now),
+                    jobs::event_seq.eq(jobs::event_seq + 1),
+                ))
+                .returning(JobRow::as_returning())
+                .get_result(c)
+                .optional())?;
+            let Some(row) = row else {
+                return Err(StorageError::JobNotFound(job_id.to_owned()));
+            };
+            let job = Job::try_from(row)?;
+            record(tx, &job, vec![data], events)?;
+            events
+                .last()
+                .cloned()
+                .ok_or_else(|| StorageError::Corrupt("event not recorded".into()))
         })
     }
 

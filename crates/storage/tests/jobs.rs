@@ -135,6 +135,8 @@ fn claim_message_complete_persist_ordered_events() {
                 JobEventData::Result { result } => {
                     format!("result:{}", result["matches"][0]["title"])
                 }
+                JobEventData::Progress { progress } => format!("progress:{progress}"),
+                JobEventData::File { entry } => format!("file:{entry}"),
             })
             .collect();
         assert_eq!(
@@ -686,5 +688,50 @@ fn migrations_are_idempotent_and_both_schemas_fit_in_one_database() {
             })
             .unwrap();
         assert_eq!(q.list_by_owner(user.id, 10, 0).unwrap()[0].id, job.id);
+    });
+}
+
+#[test]
+fn progress_and_file_events_are_recorded_in_order_and_transitions_are_refused() {
+    common::on_each_backend("add_event", |tdb| {
+        let q = tdb.queue(4);
+        let job = q.enqueue(&job_for(1, "/up/e.mp3")).unwrap();
+        let progress = q
+            .add_event(
+                &job.id,
+                JobEventData::Progress {
+                    progress: serde_json::json!({"done": 1, "total": 2}),
+                },
+            )
+            .unwrap();
+        let file = q
+            .add_event(
+                &job.id,
+                JobEventData::File {
+                    entry: serde_json::json!({"path": "a/b.mp3", "status": "ok"}),
+                },
+            )
+            .unwrap();
+        assert_eq!((progress.seq, file.seq), (2, 3));
+        let stored = q.get(&job.id).unwrap().unwrap();
+        assert_eq!(stored.last_event_seq, 3);
+        assert!(stored.messages.is_empty(), "events are not messages");
+        let events = q.events_after(&job.id, 1).unwrap();
+        assert_eq!(events, vec![progress, file]);
+        let refused = q.add_event(
+            &job.id,
+            JobEventData::Status {
+                status: JobStatus::Completed,
+                error: None,
+            },
+        );
+        assert!(matches!(refused, Err(StorageError::Invalid(_))));
+        let missing = q.add_event(
+            "0123456789abcdef0123456789abcdef",
+            JobEventData::Progress {
+                progress: serde_json::json!({}),
+            },
+        );
+        assert!(matches!(missing, Err(StorageError::JobNotFound(_))));
     });
 }

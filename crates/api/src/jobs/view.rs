@@ -78,7 +78,9 @@ pub fn snapshot_frame(job: &Job) -> Value {
 ///   creation event);
 /// * `{"type":"status","status":<other>,"timestamp":…,"error":<text or null>}`;
 /// * `{"type":"message","message":…,"timestamp":…}`;
-/// * `{"type":"result","result":IdentifyResult}`.
+/// * `{"type":"result","result":IdentifyResult}`;
+/// * for batches, `{"type":"progress","progress":{total, done, identified, unmatched, failed},"timestamp":…}`
+///   (at most four a second) and `{"type":"file","entry":<the JSONL entry>,"timestamp":…}`.
 pub fn event_frame(event: &JobEvent) -> Value {
     let at = timestamp(event.created_at);
     match &event.data {
@@ -93,6 +95,10 @@ pub fn event_frame(event: &JobEvent) -> Value {
             json!({"type": "message", "message": message, "timestamp": at})
         }
         JobEventData::Result { result } => json!({"type": "result", "result": result}),
+        JobEventData::Progress { progress } => {
+            json!({"type": "progress", "progress": progress, "timestamp": at})
+        }
+        JobEventData::File { entry } => json!({"type": "file", "entry": entry, "timestamp": at}),
     }
 }
 
