@@ -152,13 +152,15 @@ pub struct BatchPayload {
 }
 
 /// Queues a batch over `paths` (relative to `base`, `/`-separated) as `principal`: the job
-/// and its files are stored before it can run. Blocking.
+/// and its files are stored before it can run. `upload` is the folder of an uploaded batch,
+/// which the job then owns (deleted when it ends). Blocking.
 pub fn submit(
     context: &JobContext,
     principal: &Principal,
     base: PathBuf,
     paths: Vec<String>,
     options: BatchOptions,
+    upload: Option<(String, PathBuf)>,
 ) -> Result<recozik_storage::Job, SubmitError> {
     let payload = BatchPayload {
         version: PAYLOAD_VERSION,
@@ -167,8 +169,14 @@ pub fn submit(
         base,
         files: paths.len() as u64,
     };
+    let (id, upload_path) = match upload {
+        Some((job_id, folder)) => (Some(job_id), Some(folder.display().to_string())),
+        None => (None, None),
+    };
     let job = NewJob {
+        id,
         owner_id: Some(principal.user_id),
+        upload_path,
         ..NewJob::default()
     };
     // The files are committed with the job row: no worker sees the job without them.

@@ -77,9 +77,74 @@ impl Drop for PendingUpload {
     }
 }
 
-/// Deletes an upload file; a missing file is fine, other failures are logged.
+/// The folder of an uploaded batch, `<dir>/<job id>/`, being filled. Dropped before
+/// [`PendingUploadDir::commit`], it deletes the folder with whatever it holds.
+#[derive(Debug)]
+pub struct PendingUploadDir {
+    path: PathBuf,
+    committed: bool,
+}
+
+impl PendingUploadDir {
+    /// Creates `<dir>/<job_id>/` (which must not exist). Blocking.
+    pub fn create(dir: &Path, job_id: &str) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join(job_id);
+        std::fs::create_dir(&path)?;
+        Ok(Self {
+            path,
+            committed: false,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Hands the folder over (to a job): it is no longer deleted on drop.
+    pub fn commit(mut self) -> PathBuf {
+        self.committed = true;
+        std::mem::take(&mut self.path)
+    }
+}
+
+impl Drop for PendingUploadDir {
+    fn drop(&mut self) {
+        if !self.committed {
+            remove_upload(&self.path);
+        }
+    }
+}
+
+/// Bytes an upload occupies: a file's size, or the sizes of the files of an uploaded batch's
+/// folder. Blocking.
+pub fn upload_bytes(path: &Path) -> u64 {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_file() => meta.len(),
+        Ok(meta) if meta.is_dir() => std::fs::read_dir(path)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter_map(|entry| entry.metadata().ok())
+                    .filter(std::fs::Metadata::is_file)
+                    .map(|meta| meta.len())
+                    .sum()
+            })
+            .unwrap_or_default(),
+        _ => 0,
+    }
+}
+
+/// Deletes an upload: a file, or an uploaded batch's folder (never through a symbolic link);
+/// a missing one is fine, other failures are logged.
 pub fn remove_upload(path: &Path) {
-    match std::fs::remove_file(path) {
+    let is_folder = std::fs::symlink_metadata(path).is_ok_and(|meta| meta.is_dir());
+    let removed = if is_folder {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    };
+    match removed {
         Ok(()) => tracing::debug!(path = %path.display(), "upload file deleted"),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
         Err(error) => tracing::warn!(path = %path.display(), %error, "cannot delete upload file"),
@@ -98,7 +163,22 @@ fn is_upload_name(name: &[u8]) -> bool {
         && (rest.is_empty() || rest.starts_with(b"."))
 }
 
-/// Deletes the files of `dir` that look like uploads, are referenced by no live job (`live`
+/// When an upload last changed: a folder's newest file counts (a file still streaming into an
+/// uploaded batch's folder keeps the folder young).
+fn last_change(path: &Path, meta: &std::fs::Metadata) -> Option<SystemTime> {
+    let own = meta.modified().ok();
+    if !meta.is_dir() {
+        return own;
+    }
+    let newest = std::fs::read_dir(path)
+        .ok()?
+        .flatten()
+        .filter_map(|entry| entry.metadata().ok()?.modified().ok())
+        .max();
+    own.max(newest)
+}
+
+/// Deletes the uploads of `dir` (files, and uploaded batches' folders) that look like uploads, are referenced by no live job (`live`
 /// holds their paths as stored) and were last modified more than `min_age` ago (so an upload
 /// still streaming on this or another instance is left alone). Returns how many went.
 /// Blocking.
@@ -122,13 +202,12 @@ pub fn sweep_orphans(dir: &Path, live: &[String], min_age: Duration) -> usize {
         if !is_upload_name(name.as_encoded_bytes()) || live.contains(path.as_path()) {
             continue;
         }
+        // `DirEntry::metadata` does not follow links: a link is neither a file nor a folder.
         let Ok(meta) = entry.metadata() else { continue };
-        if !meta.is_file() {
+        if !meta.is_file() && !meta.is_dir() {
             continue;
         }
-        let age = meta
-            .modified()
-            .ok()
+        let age = last_change(&path, &meta)
             .and_then(|modified| now.duration_since(modified).ok())
             .unwrap_or_default();
         if age < min_age {

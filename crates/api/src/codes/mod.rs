@@ -64,6 +64,7 @@ pub const INVALID_STATUS_FILTER: &str = "invalid_status_filter";
 pub const INVALID_ON_CONFLICT: &str = "invalid_on_conflict";
 pub const JOB_NOT_FINISHED: &str = "job_not_finished";
 pub const NOTHING_TO_UNDO: &str = "nothing_to_undo";
+pub const RENAMES_NOT_AVAILABLE: &str = "renames_not_available";
 
 pub const API_CODES: &[&str] = &[
     NOT_FOUND,
@@ -113,6 +114,7 @@ pub const API_CODES: &[&str] = &[
     INVALID_ON_CONFLICT,
     JOB_NOT_FINISHED,
     NOTHING_TO_UNDO,
+    RENAMES_NOT_AVAILABLE,
 ];
 
 #[cfg(test)]

@@ -53,6 +53,7 @@ fn the_api_codes_are_pinned() {
             "payload_too_large",
             "pending_uploads_too_large",
             "quota_exceeded",
+            "renames_not_available",
             "symbolic_link",
             "too_many_batch_files",
             "too_many_fields",

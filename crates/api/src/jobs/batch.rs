@@ -167,6 +167,7 @@ pub fn submit(
         root,
         files,
         options,
+        None,
     )?)
 }
 

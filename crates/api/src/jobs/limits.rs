@@ -168,8 +168,7 @@ impl UploadBudget {
         let committed: u64 = unfinished
             .iter()
             .flatten()
-            .filter_map(|path| std::fs::metadata(path).ok())
-            .map(|meta| meta.len())
+            .map(|path| recozik_jobs::files::upload_bytes(std::path::Path::new(path)))
             .sum();
         let cap = limits.pending_cap;
         if let Some(cap) = cap

@@ -66,6 +66,17 @@ pub(crate) struct BatchQueued {
     files: usize,
 }
 
+impl BatchQueued {
+    pub(crate) fn new(job_id: String, files: usize) -> Self {
+        Self {
+            job_id,
+            status: "queued",
+            kind: <IdentifyBatch as JobKind>::NAME,
+            files,
+        }
+    }
+}
+
 /// Identify a folder or a list of files
 ///
 /// One durable job: follow it with `GET /jobs/{job_id}` (its `progress`) or the WebSocket,
@@ -100,10 +111,5 @@ pub async fn identify_batch(
         Ok::<_, SelectionError>((job, count))
     })
     .await?;
-    Ok(HttpResponse::Ok().json(BatchQueued {
-        job_id: job.id,
-        status: "queued",
-        kind: <IdentifyBatch as JobKind>::NAME,
-        files,
-    }))
+    Ok(HttpResponse::Ok().json(BatchQueued::new(job.id, files)))
 }

@@ -5,6 +5,7 @@ mod admin_tokens;
 pub(crate) mod admin_users;
 mod auth;
 mod batch;
+mod batch_upload;
 mod docs;
 mod health;
 mod identify;
@@ -105,6 +106,11 @@ fn table() -> Vec<Endpoint> {
         single("/whoami", M::GET, whoami::whoami),
         single("/identify/from-path", M::POST, identify::from_path),
         single("/identify/batch", M::POST, batch::identify_batch),
+        single(
+            "/identify/batch/upload",
+            M::POST,
+            batch_upload::identify_batch_upload,
+        ),
         endpoint("/admin/tokens")
             .on(M::GET, admin_tokens::list)
             .on(M::POST, admin_tokens::create),

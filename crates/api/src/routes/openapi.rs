@@ -36,6 +36,7 @@ pub(super) const SESSION: &str = "session";
         super::identify::from_path,
         super::upload::upload,
         super::batch::identify_batch,
+        super::batch_upload::identify_batch_upload,
         super::jobs::list,
         super::jobs::detail,
         super::jobs::cancel,

@@ -119,6 +119,12 @@ async fn finished_batch(
                 "This job is not a batch: it has no per-file results",
             )
         })?;
+    if job.upload_path.is_some() {
+        return Err(ApiError::bad_request(
+            codes::RENAMES_NOT_AVAILABLE,
+            "Renames apply to batches of files under the media root, not to uploaded files",
+        ));
+    }
     if !job.status.is_terminal() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,

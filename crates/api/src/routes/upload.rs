@@ -23,7 +23,7 @@ use crate::state::AppState;
 /// Bytes gathered before one write to disk (memory per upload stays about this size).
 const WRITE_CHUNK: usize = 256 * 1024;
 
-fn missing_file() -> ApiError {
+pub(super) fn missing_file() -> ApiError {
     ApiError::validation(vec![ValidationIssue::new(
         "missing",
         &["body", "file"],
@@ -31,7 +31,7 @@ fn missing_file() -> ApiError {
     )])
 }
 
-fn multipart_error(error: MultipartError) -> ApiError {
+pub(super) fn multipart_error(error: MultipartError) -> ApiError {
     match error {
         MultipartError::ContentTypeMissing
         | MultipartError::ContentTypeParse
@@ -47,7 +47,7 @@ fn multipart_error(error: MultipartError) -> ApiError {
     }
 }
 
-async fn read_small_field(field: &mut Field) -> Result<String, ApiError> {
+pub(super) async fn read_small_field(field: &mut Field) -> Result<String, ApiError> {
     let mut data = Vec::new();
     while let Some(chunk) = field.next().await {
         let chunk = chunk.map_err(multipart_error)?;
@@ -88,7 +88,7 @@ async fn write_blocking(
 
 /// Streams the file part to disk, enforcing the size cap, the user's pending-bytes limit and
 /// the disk's free-space floor while reading.
-async fn save_file(
+pub(super) async fn save_file(
     field: &mut Field,
     mut upload: PendingUpload,
     cap: u64,
@@ -111,14 +111,8 @@ async fn save_file(
     Ok(upload)
 }
 
-/// The file part: content type, enabled uploads and extension checks (in that order), then
-/// the file streamed to `<upload_dir>/<job id><suffix>`.
-async fn receive_file(
-    state: &AppState,
-    limits: &UploadLimits,
-    field: &mut Field,
-    budget: &mut UploadBudget,
-) -> Result<(String, PendingUpload), ApiError> {
+/// Refuses a file part whose declared type is not `audio/*` (no type is accepted).
+pub(super) fn check_part_type(field: &Field) -> Result<(), ApiError> {
     let content_type = field
         .headers()
         .get(header::CONTENT_TYPE)
@@ -132,8 +126,12 @@ async fn receive_file(
             "Expected audio/* upload",
         ));
     }
-    let cap = limits.file_cap()?;
-    let filename = field
+    Ok(())
+}
+
+/// The file name the client gave a part (empty when none).
+pub(super) fn part_filename(field: &Field) -> String {
+    field
         .content_disposition()
         .and_then(|disposition| {
             disposition.get_filename().map(str::to_owned).or_else(|| {
@@ -142,7 +140,20 @@ async fn receive_file(
                     .map(|ext| String::from_utf8_lossy(&ext.value).into_owned())
             })
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// The file part: content type, enabled uploads and extension checks (in that order), then
+/// the file streamed to `<upload_dir>/<job id><suffix>`.
+async fn receive_file(
+    state: &AppState,
+    limits: &UploadLimits,
+    field: &mut Field,
+    budget: &mut UploadBudget,
+) -> Result<(String, PendingUpload), ApiError> {
+    check_part_type(field)?;
+    let cap = limits.file_cap()?;
+    let filename = part_filename(field);
     let suffix =
         recozik_core::media::check_extension(&filename, &state.settings.allowed_upload_extensions)?;
     let job_id = uuid::Uuid::new_v4().simple().to_string();

@@ -46,7 +46,7 @@ impl Queued {
 }
 
 /// Form booleans as pydantic reads them; an empty value means "not sent".
-fn parse_bool(name: &str, value: &str) -> Result<Option<bool>, ApiError> {
+pub(crate) fn parse_bool(name: &str, value: &str) -> Result<Option<bool>, ApiError> {
     match value.trim().to_ascii_lowercase().as_str() {
         "" => Ok(None),
         "1" | "on" | "t" | "true" | "y" | "yes" => Ok(Some(true)),

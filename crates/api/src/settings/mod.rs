@@ -111,6 +111,11 @@ pub struct Settings {
     pub acoustid_batch_size: usize,
     /// Files a batch fingerprints at once (0: one per CPU).
     pub batch_fingerprint_workers: usize,
+    /// Files one `POST /identify/batch/upload` may carry.
+    pub max_batch_upload_files: usize,
+    /// Total MiB of one `POST /identify/batch/upload` (each file is also capped by
+    /// `max_upload_mb`).
+    pub max_batch_upload_mb: u64,
 
     // HTTP protections
     pub cors_enabled: bool,
@@ -194,6 +199,8 @@ impl Default for Settings {
             max_batch_files: 100_000,
             acoustid_batch_size: recozik_core::acoustid::MAX_BATCH,
             batch_fingerprint_workers: 0,
+            max_batch_upload_files: 100,
+            max_batch_upload_mb: 512,
             cors_enabled: false,
             cors_origins: Vec::new(),
             rate_limit_enabled: true,
