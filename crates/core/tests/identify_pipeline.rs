@@ -1031,3 +1031,57 @@ fn defaults_use_https_timeouts_and_retries() {
     broken.musicbrainz.requests_per_second = -1.0;
     assert!(Services::new(&broken).is_err());
 }
+
+/// A batch finishes files it has fingerprinted and looked up itself; the recordings of one
+/// batch are fetched from MusicBrainz (and metered) once, whatever the number of files.
+#[tokio::test]
+async fn a_batch_fetches_each_recording_once_and_does_not_look_up_again() {
+    use recozik_core::identify::{
+        AcoustIdStep, RecordingMemo, fingerprint_blocking, identify_fingerprinted,
+    };
+    let fakes = Fakes::start().await;
+    fakes.musicbrainz_answers(1).await;
+    // A batch's AcoustID answer comes with the call: the service must not be asked again.
+    fakes
+        .acoustid_answers(json!({"status": "ok", "results": []}), 0)
+        .await;
+    let audio = fakes.audio(&[]);
+    let request = request(&audio);
+    let fingerprint = fingerprint_blocking(audio.clone(), request.fingerprint)
+        .await
+        .expect("fingerprint");
+    let memo = RecordingMemo::default();
+    let quota = Quota::default();
+    for _ in 0..3 {
+        let result = identify_fingerprinted(
+            &fakes.services,
+            &request,
+            &IdentifyHooks::default()
+                .with_quota(&quota)
+                .with_recordings(&memo),
+            fingerprint.clone(),
+            AcoustIdStep::LookedUp(Ok(vec![Match::new(0.9, MBID_1)])),
+        )
+        .await
+        .expect("identified");
+        assert_eq!(result.matches[0].title.as_deref(), Some("Other Song (MB)"));
+        assert_eq!(result.match_source, Some(MatchSource::AcoustId));
+    }
+    assert_eq!(
+        quota.scopes(),
+        vec![QuotaScope::MusicbrainzEnrich],
+        "no AcoustID quota (the batch spent it) and one MusicBrainz unit"
+    );
+    let failed = identify_fingerprinted(
+        &fakes.services,
+        &request,
+        &IdentifyHooks::default(),
+        fingerprint,
+        AcoustIdStep::LookedUp(Err(AcoustIdError::Timeout)),
+    )
+    .await;
+    assert!(
+        matches!(failed, Err(IdentifyError::Upstream(_))),
+        "{failed:?}"
+    );
+}
