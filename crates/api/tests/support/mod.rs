@@ -17,6 +17,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod app;
+pub mod batch;
 mod client;
 mod fakes;
 mod server;
