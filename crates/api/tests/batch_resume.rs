@@ -250,5 +250,20 @@ async fn two_batches_at_once_share_the_acoustid_throttle() {
         let sent = lookups.iter().filter(|l| l.durations == [seconds]).count();
         assert_eq!(sent, 9, "{seconds} s files: {lookups:?}");
     }
+    // They took turns: while both ran, neither had the throttle to itself for long (the
+    // throttle serves waiters first come, first served).
+    let senders: Vec<&str> = lookups
+        .iter()
+        .filter_map(|l| l.durations.first().map(String::as_str))
+        .collect();
+    let longest_run = senders
+        .chunk_by(|a, b| a == b)
+        .map(<[&str]>::len)
+        .max()
+        .unwrap_or_default();
+    assert!(
+        longest_run <= 5,
+        "one batch kept the throttle to itself: {senders:?}"
+    );
     server.stop().await;
 }

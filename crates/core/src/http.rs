@@ -85,6 +85,10 @@ const THROTTLE_SAFETY_MARGIN: f64 = 0.05;
 #[derive(Clone)]
 pub(crate) struct Throttle {
     limiter: Option<Arc<DefaultDirectRateLimiter>>,
+    /// Waiters queue here first: tokio's mutex is first come, first served, while the
+    /// limiter alone would let a caller that asks again at once take every slot (one big batch
+    /// would starve every other identification).
+    queue: Arc<tokio::sync::Mutex<()>>,
     per_second: f64,
 }
 
@@ -100,6 +104,7 @@ impl Throttle {
         if requests_per_second == 0.0 {
             return Ok(Self {
                 limiter: None,
+                queue: Arc::default(),
                 per_second: 0.0,
             });
         }
@@ -111,6 +116,7 @@ impl Throttle {
             .allow_burst(NonZeroU32::MIN);
         Ok(Self {
             limiter: Some(Arc::new(RateLimiter::direct(quota))),
+            queue: Arc::default(),
             per_second: requests_per_second,
         })
     }
@@ -118,6 +124,7 @@ impl Throttle {
     /// Waits until this caller may start a request.
     pub(crate) async fn wait(&self) {
         if let Some(limiter) = &self.limiter {
+            let _turn = self.queue.lock().await;
             limiter.until_ready().await;
         }
     }
@@ -329,6 +336,36 @@ pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 #[allow(clippy::expect_used, reason = "tests fail loudly on broken fixtures")]
 mod tests {
     use super::*;
+
+    /// Two callers that each ask again as soon as they are served take turns, instead of one
+    /// taking every slot (a big batch must not starve single identifications).
+    #[tokio::test]
+    async fn throttled_callers_take_turns() {
+        let throttle = Throttle::new("test", 40.0).unwrap_or_else(|_| unreachable!());
+        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let caller = |id: u8| {
+            let (throttle, order) = (throttle.clone(), Arc::clone(&order));
+            tokio::spawn(async move {
+                for _ in 0..6 {
+                    throttle.wait().await;
+                    if let Ok(mut order) = order.lock() {
+                        order.push(id);
+                    }
+                    tokio::task::yield_now().await;
+                }
+            })
+        };
+        let (first, second) = (caller(1), caller(2));
+        let _ = tokio::join!(first, second);
+        let order = order.lock().map(|o| o.clone()).unwrap_or_default();
+        assert_eq!(order.len(), 12);
+        let longest_run = order
+            .chunk_by(|a, b| a == b)
+            .map(<[u8]>::len)
+            .max()
+            .unwrap_or_default();
+        assert!(longest_run <= 2, "{order:?}");
+    }
 
     #[test]
     fn secret_never_prints() {
