@@ -4,10 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use recozik_auth::{Auth, AuthSettings, RateLimiters};
+use recozik_auth::{Auth, RateLimiters};
 use recozik_core::Services;
-use recozik_core::identify::ServicesConfig;
-use recozik_storage::{PoolOptions, QueueOptions, Storage, StorageConfig};
+use recozik_storage::Storage;
 
 use crate::settings::Settings;
 
@@ -54,93 +53,20 @@ impl std::ops::Deref for AppState {
     }
 }
 
-/// What `recozik_auth` needs from the server settings.
-pub fn auth_settings(settings: &Settings) -> AuthSettings {
-    AuthSettings {
-        production_mode: settings.production_mode,
-        admin_username: settings.admin_username.clone(),
-        admin_password: settings.admin_password.clone(),
-        admin_token: settings.admin_token.clone(),
-        readonly_token: settings.readonly_token.clone(),
-        readonly_quota_acoustid: settings.readonly_quota_acoustid.map(i64::from),
-        readonly_quota_musicbrainz: settings.readonly_quota_musicbrainz.map(i64::from),
-        readonly_quota_audd_standard: settings.readonly_quota_audd_standard.map(i64::from),
-        readonly_quota_audd_enterprise: settings.readonly_quota_audd_enterprise.map(i64::from),
-        musicbrainz_enabled: settings.musicbrainz_enabled,
-        audd_enabled: settings
-            .audd_token
-            .as_deref()
-            .is_some_and(|t| !t.trim().is_empty()),
-        rate_limit_enabled: settings.rate_limit_enabled,
-        rate_limit_per_minute: settings.rate_limit_per_minute,
-        rate_limit_trusted_proxies: settings.rate_limit_trusted_proxies as usize,
-        ..AuthSettings::default()
-    }
-}
-
-/// Endpoints and client identity of the remote services.
-pub fn services_config(settings: &Settings) -> ServicesConfig {
-    let mut config = ServicesConfig::default();
-    config
-        .acoustid
-        .endpoint
-        .clone_from(&settings.acoustid_endpoint);
-    config
-        .audd
-        .standard_endpoint
-        .clone_from(&settings.audd_endpoint_standard);
-    config
-        .audd
-        .enterprise_endpoint
-        .clone_from(&settings.audd_endpoint_enterprise);
-    config
-        .musicbrainz
-        .base_url
-        .clone_from(&settings.musicbrainz_endpoint);
-    config
-        .musicbrainz
-        .app_name
-        .clone_from(&settings.musicbrainz_app_name);
-    config
-        .musicbrainz
-        .app_version
-        .clone_from(&settings.musicbrainz_app_version);
-    config
-        .musicbrainz
-        .contact
-        .clone_from(&settings.musicbrainz_contact);
-    config
-}
-
-pub fn storage_config(settings: &Settings) -> StorageConfig {
-    StorageConfig {
-        auth_url: settings.auth_database(),
-        jobs_url: settings.jobs_database(),
-        pool: PoolOptions {
-            checkout_timeout: Duration::from_secs(settings.database_checkout_timeout_seconds),
-            ..PoolOptions::default()
-        },
-        queue: QueueOptions {
-            default_max_attempts: i32::try_from(settings.job_max_attempts).unwrap_or(i32::MAX),
-            ..QueueOptions::default()
-        },
-    }
-}
-
 impl AppState {
     /// Opens and migrates the databases, seeds the accounts and builds the service clients.
     /// Blocking (database work and one Argon2 run): call it before starting the runtime or on a
     /// blocking thread.
     pub fn build(settings: Settings) -> Result<Self, StartupError> {
-        let auth_settings = auth_settings(&settings);
+        let auth_settings = settings.auth_settings();
         recozik_auth::check_production_settings(&auth_settings)?;
         std::fs::create_dir_all(&settings.base_media_root)?;
         std::fs::create_dir_all(settings.upload_dir())?;
-        let storage = Storage::open(&storage_config(&settings))?;
+        let storage = Storage::open(&settings.storage_config())?;
         let auth = Auth::new(storage.auth.clone(), auth_settings.clone())?;
         recozik_auth::seed(&storage.auth, &auth_settings)?;
         let limiters = RateLimiters::new(&auth_settings);
-        let services = Services::new(&services_config(&settings))
+        let services = Services::new(&settings.services_config())
             .map_err(|error| StartupError::Services(error.to_string()))?;
         let token_cache =
             crate::token_cache::TokenCache::new(Duration::from_secs(settings.token_cache_seconds));

@@ -14,7 +14,7 @@ use crate::extract::{self, Credentials, blocking};
 use crate::extractors::{SessionUser, UserAdmin};
 use crate::routes::health::StatusOk;
 use crate::routes::openapi::{GuardErrors, Invalid};
-use crate::state::{AppState, auth_settings};
+use crate::state::AppState;
 
 pub fn to_cookie(spec: &CookieSpec) -> Cookie<'static> {
     let mut cookie = Cookie::build(spec.name, spec.value.clone())
@@ -46,7 +46,7 @@ fn session_response(state: &AppState, issued: &IssuedSession) -> HttpResponse {
     let mut builder = HttpResponse::Ok();
     with_cookies(
         &mut builder,
-        &issued.cookies(&auth_settings(&state.settings)),
+        &issued.cookies(&state.settings.auth_settings()),
     );
     builder.json(issued.response())
 }

@@ -186,6 +186,13 @@ impl Settings {
                 format!("must be between 1 and {MAX_DECODE_TIMEOUT_SECONDS} (one day)"),
             ));
         }
+        if !(self.acoustid_requests_per_second > 0.0 && self.acoustid_requests_per_second <= 100.0)
+        {
+            return Err(invalid(
+                "acoustid_requests_per_second",
+                "must be more than 0 and at most 100 (AcoustID allows 3)",
+            ));
+        }
         let most = recozik_core::acoustid::MAX_BATCH;
         if !(1..=most).contains(&self.acoustid_batch_size) {
             return Err(invalid(

@@ -4,6 +4,7 @@
 //! Every field's name is its variable's name without the `RECOZIK_WEB_` prefix, in lower case;
 //! `docs/deploy-backend.md` documents each of them (a test keeps the two in agreement).
 
+mod convert;
 mod fields;
 mod load;
 
@@ -107,6 +108,8 @@ pub struct Settings {
     // Library batches
     /// Files one batch may hold.
     pub max_batch_files: usize,
+    /// AcoustID requests per second for the whole process (AcoustID allows 3).
+    pub acoustid_requests_per_second: f64,
     /// Fingerprints per AcoustID request (1 to 20).
     pub acoustid_batch_size: usize,
     /// Files a batch fingerprints at once (0: one per CPU).
@@ -197,6 +200,7 @@ impl Default for Settings {
             min_free_disk_mb: 256,
             max_websockets_per_user: 32,
             max_batch_files: 100_000,
+            acoustid_requests_per_second: 3.0,
             acoustid_batch_size: recozik_core::acoustid::MAX_BATCH,
             batch_fingerprint_workers: 0,
             max_batch_upload_files: 100,

@@ -160,3 +160,36 @@ fn uploads_can_be_turned_off() {
         None
     );
 }
+
+#[test]
+fn batch_settings_load_and_their_bounds_are_checked() {
+    let settings = load(&[
+        ("RECOZIK_WEB_ACOUSTID_REQUESTS_PER_SECOND", "2.5"),
+        ("RECOZIK_WEB_ACOUSTID_BATCH_SIZE", "7"),
+        ("RECOZIK_WEB_MAX_BATCH_FILES", "500"),
+    ])
+    .unwrap();
+    assert!((settings.acoustid_requests_per_second - 2.5).abs() < f64::EPSILON);
+    assert!((settings.services_config().acoustid.requests_per_second - 2.5).abs() < f64::EPSILON);
+    assert_eq!(settings.acoustid_batch_size, 7);
+    assert_eq!(settings.max_batch_files, 500);
+    assert!(
+        (load(&[("RECOZIK_WEB_ACOUSTID_REQUESTS_PER_SECOND", "3")])
+            .unwrap()
+            .acoustid_requests_per_second
+            - 3.0)
+            .abs()
+            < f64::EPSILON
+    );
+    for (name, value) in [
+        ("RECOZIK_WEB_ACOUSTID_REQUESTS_PER_SECOND", "0"),
+        ("RECOZIK_WEB_ACOUSTID_REQUESTS_PER_SECOND", "-1"),
+        ("RECOZIK_WEB_ACOUSTID_REQUESTS_PER_SECOND", "NaN"),
+        ("RECOZIK_WEB_ACOUSTID_BATCH_SIZE", "21"),
+        ("RECOZIK_WEB_ACOUSTID_BATCH_SIZE", "0"),
+        ("RECOZIK_WEB_MAX_BATCH_FILES", "0"),
+    ] {
+        let error = load(&[(name, value)]).unwrap_err().to_string();
+        assert!(error.contains(name), "{name}={value}: {error}");
+    }
+}
