@@ -5,61 +5,14 @@
 
 mod support;
 
-use std::io::Read as _;
-use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use support::batch::{
+    BatchAcoustId, get_text, lookup_endpoint, post_batch, post_json, sample_library,
+};
 use support::*;
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
-
-/// Answers every fingerprint of a lookup (batched or not) with one recording; counts
-/// requests and fingerprints.
-#[derive(Clone, Default)]
-struct BatchAcoustId {
-    requests: Arc<Mutex<Vec<usize>>>,
-}
-
-impl Respond for BatchAcoustId {
-    fn respond(&self, request: &Request) -> ResponseTemplate {
-        let mut body = request.body.clone();
-        if request
-            .headers
-            .get("content-encoding")
-            .is_some_and(|v| v.as_bytes() == b"gzip")
-        {
-            let mut plain = Vec::new();
-            flate2::read::GzDecoder::new(&request.body[..])
-                .read_to_end(&mut plain)
-                .unwrap();
-            body = plain;
-        }
-        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&body)
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        let batch = pairs.iter().any(|(k, v)| k == "batch" && v == "1");
-        let count = pairs
-            .iter()
-            .filter(|(k, _)| k.starts_with("fingerprint"))
-            .count();
-        self.requests.lock().unwrap().push(count);
-        let results = |index: usize| {
-            json!([{"id": format!("track-{index}"), "score": 0.9, "recordings": [{
-                "id": MBID, "title": "Chanson", "artists": [{"name": "Artiste"}],
-                "releasegroups": [{"id": "rg-1", "title": "Album", "releases": [{"id": "rel-1"}]}]
-            }]}])
-        };
-        if !batch {
-            return ResponseTemplate::new(200)
-                .set_body_json(json!({"status": "ok", "results": results(0)}));
-        }
-        let entries: Vec<Value> = (0..count)
-            .map(|index| json!({"index": index, "results": results(index)}))
-            .collect();
-        ResponseTemplate::new(200).set_body_json(json!({"status": "ok", "fingerprints": entries}))
-    }
-}
+use wiremock::MockServer;
 
 struct Setup {
     media: tempfile::TempDir,
@@ -69,38 +22,14 @@ struct Setup {
     server: TestServer,
 }
 
-/// Six audio files (two in a sub-folder), a file that is not audio, a text file, and a
-/// symbolic link, under `lib/` of a fresh media root.
-fn library(media: &Path) {
-    let lib = media.join("lib");
-    std::fs::create_dir_all(lib.join("disc 2")).unwrap();
-    for (fixture_name, target) in [
-        ("mp3_cbr_44k_stereo_tagged.mp3", "lib/01 first.mp3"),
-        ("flac_44k_stereo_tagged.flac", "lib/02 second.flac"),
-        ("vorbis_96k_stereo_tagged.ogg", "lib/03 third.ogg"),
-        ("wav_s16_8k_mono.wav", "lib/04 fourth.wav"),
-        ("mp3_vbr_22k_mono.mp3", "lib/disc 2/05 fifth.mp3"),
-        ("aac_44k_stereo_tagged.m4a", "lib/disc 2/06 sixth.m4a"),
-    ] {
-        std::fs::copy(fixture(fixture_name), media.join(target)).unwrap();
-    }
-    std::fs::write(lib.join("07 broken.mp3"), b"this is not audio at all").unwrap();
-    std::fs::write(lib.join("notes.txt"), b"not selected").unwrap();
-    std::os::unix::fs::symlink(media.join("lib/01 first.mp3"), lib.join("08 link.mp3")).unwrap();
-}
-
 async fn start(configure: impl FnOnce(&mut recozik_api::Settings)) -> Setup {
     let media = tempfile::tempdir().unwrap();
-    library(media.path());
+    sample_library(media.path());
     let fakes = Fakes::start().await;
-    let acoustid = MockServer::start().await;
     let fake = BatchAcoustId::default();
-    Mock::given(wiremock::matchers::method("POST"))
-        .respond_with(fake.clone())
-        .mount(&acoustid)
-        .await;
+    let acoustid = fake.serve().await;
     let mut settings = server_settings(media.path(), &fakes);
-    settings.acoustid_endpoint = format!("{}/v2/lookup", acoustid.uri());
+    settings.acoustid_endpoint = lookup_endpoint(&acoustid);
     settings.musicbrainz_enabled = false;
     configure(&mut settings);
     let server = TestServer::start(settings);
@@ -111,34 +40,6 @@ async fn start(configure: impl FnOnce(&mut recozik_api::Settings)) -> Setup {
         _fakes: fakes,
         server,
     }
-}
-
-async fn post_batch(base: &str, token: &str, body: &Value) -> (u16, Value) {
-    let response = client()
-        .post(format!("{base}/identify/batch"))
-        .header("X-API-Token", token)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-async fn get_text(url: &str, token: &str) -> (u16, String, String) {
-    let response = client()
-        .get(url)
-        .header("X-API-Token", token)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let kind = response
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap_or_default().to_owned())
-        .unwrap_or_default();
-    (status, kind, response.text().await.unwrap_or_default())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -174,16 +75,12 @@ async fn a_folder_is_identified_in_one_job_with_batched_lookups_and_exported() {
         json!({"total": 7, "done": 7, "identified": 6, "unmatched": 0, "failed": 1})
     );
     assert_eq!(job["result"]["identified"], 6);
-    let requests = setup.fake.requests.lock().unwrap().clone();
     assert_eq!(
-        requests.iter().sum::<usize>(),
+        setup.fake.fingerprints_sent(),
         6,
-        "each fingerprint looked up once: {requests:?}"
+        "each fingerprint looked up once"
     );
-    assert!(
-        requests.len() < 6,
-        "fingerprints share requests: {requests:?}"
-    );
+    assert!(setup.fake.requests() < 6, "fingerprints share requests");
 
     check_exports(&setup, &job_id).await;
     drop(setup.acoustid);
@@ -391,18 +288,6 @@ async fn hostile_and_empty_selections_are_clear_client_errors() {
     let (got, _) = post_batch(&base, "not-a-token", &json!({"directory": "lib"})).await;
     assert_eq!(got, 401);
     setup.server.stop().await;
-}
-
-async fn post_json(url: &str, token: &str, body: &Value) -> (u16, Value) {
-    let response = client()
-        .post(url)
-        .header("X-API-Token", token)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
