@@ -18,6 +18,7 @@ pub mod acoustid;
 pub mod audd;
 pub mod batch;
 pub mod cache;
+pub mod catalogue;
 pub mod http;
 pub mod identify;
 mod json;
