@@ -70,6 +70,13 @@ pub enum AudioError {
     )]
     TooShort { path: PathBuf, decoded_seconds: f64 },
 
+    /// A catalogue query holds more audio than its caller accepts; decoding stopped there.
+    #[error(
+        "audio too long for a query (more than {max_seconds} s): {}",
+        path.display()
+    )]
+    TooLong { path: PathBuf, max_seconds: u32 },
+
     #[error("audio conversion failed for {}: {detail}", path.display())]
     Conversion { path: PathBuf, detail: String },
 
@@ -94,6 +101,7 @@ impl AudioError {
             Self::Corrupt { .. } => "corrupt_audio",
             Self::Truncated { .. } => "truncated_audio",
             Self::TooShort { .. } => "audio_too_short",
+            Self::TooLong { .. } => "audio_too_long",
             Self::Conversion { .. } => "conversion_failed",
             Self::Fingerprinter { .. } => "fingerprint_failed",
         }
