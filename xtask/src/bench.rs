@@ -26,6 +26,16 @@ pub enum Which {
     /// The HTTP server: /health and /whoami under load, upload → completed throughput, peak
     /// memory during 50 concurrent 10 MiB uploads.
     Api,
+    /// A library batch (`POST /identify/batch`) of generated files against a fake AcoustID
+    /// that enforces the real limits: wall time, requests, CPU and memory of the server.
+    Batch {
+        /// Files in the batch (generated once, cached under target/bench-batch/).
+        #[arg(long, default_value_t = 1000)]
+        files: usize,
+        /// Length of each file, in seconds.
+        #[arg(long, default_value_t = 30)]
+        seconds: u32,
+    },
 }
 
 pub fn run(which: &Which) -> anyhow::Result<()> {
@@ -66,6 +76,7 @@ pub fn run(which: &Which) -> anyhow::Result<()> {
             ]))
         }
         Which::Api => crate::bench_api::run(),
+        Which::Batch { files, seconds } => crate::bench_batch::run(*files, *seconds),
     }
 }
 

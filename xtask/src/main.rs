@@ -5,6 +5,7 @@
 
 mod bench;
 mod bench_api;
+mod bench_batch;
 #[cfg(feature = "db")]
 mod database;
 mod fixtures;
