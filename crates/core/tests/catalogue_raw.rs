@@ -8,6 +8,7 @@ mod hostile_support;
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -206,8 +207,8 @@ fn decode_11k(path: &Path) -> Vec<i16> {
     samples
 }
 
-/// Writes `samples` as a mono 16-bit PCM WAV file at 11 025 Hz.
-fn write_wav(path: &Path, samples: &[i16]) {
+/// Writes `samples` as a mono 16-bit PCM WAV file at `rate` Hz.
+fn write_wav(path: &Path, rate: u32, samples: &[i16]) {
     let data_len = u32::try_from(samples.len() * 2).unwrap();
     let mut bytes = Vec::with_capacity(44 + samples.len() * 2);
     bytes.extend_from_slice(b"RIFF");
@@ -216,8 +217,8 @@ fn write_wav(path: &Path, samples: &[i16]) {
     bytes.extend_from_slice(&16u32.to_le_bytes());
     bytes.extend_from_slice(&1u16.to_le_bytes()); // PCM
     bytes.extend_from_slice(&1u16.to_le_bytes()); // mono
-    bytes.extend_from_slice(&RATE.to_le_bytes());
-    bytes.extend_from_slice(&(RATE * 2).to_le_bytes());
+    bytes.extend_from_slice(&rate.to_le_bytes());
+    bytes.extend_from_slice(&(rate * 2).to_le_bytes());
     bytes.extend_from_slice(&2u16.to_le_bytes());
     bytes.extend_from_slice(&16u16.to_le_bytes());
     bytes.extend_from_slice(b"data");
@@ -286,7 +287,7 @@ fn one_of_the_four_phases_lines_up_with_the_track_wherever_a_snippet_starts() {
     for (start, expected_phase) in cases {
         assert_ne!(start % hop, 0);
         let path = dir.path().join(format!("snippet_{start}.wav"));
-        write_wav(&path, &pcm[start..start + snippet_len]);
+        write_wav(&path, RATE, &pcm[start..start + snippet_len]);
         let query = query_items(&path, &options(), 15).unwrap();
         let alignments = align(&whole.items, &query, start);
         let best = alignments
@@ -445,4 +446,76 @@ fn every_hostile_file_ends_in_a_typed_error_or_bounded_items() {
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+const CHILD_FILE: &str = "RECOZIK_CATALOGUE_RAW_MEMORY_FILE";
+
+/// A tune of eight notes, two per second, at 8 kHz (resampled on the way in, like most files).
+fn write_tune(path: &Path, seconds: u32) {
+    let rate = 8_000;
+    let mut phase = 0.0_f64;
+    let samples: Vec<i16> = (0..seconds * rate)
+        .map(|n| {
+            let t = f64::from(n) / f64::from(rate);
+            let frequency = 220.0 + 55.0 * ((t * 2.0) % 8.0).floor();
+            phase += std::f64::consts::TAU * frequency / f64::from(rate);
+            (0.3 * f64::from(i16::MAX) * phase.sin()) as i16
+        })
+        .collect();
+    write_wav(path, rate, &samples);
+}
+
+/// Peak resident memory of a child process (this binary, re-running the memory test) that
+/// computes the items of `file`.
+fn child_peak_kib(file: &Path) -> u64 {
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "whole_track_items_take_flat_memory",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_FILE, file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "child failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+        .split("PEAK_KIB=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .expect("the child prints its peak memory")
+}
+
+#[test]
+fn whole_track_items_take_flat_memory() {
+    if let Ok(file) = std::env::var(CHILD_FILE) {
+        let items = track(Path::new(&file));
+        let peak = std::fs::read_to_string("/proc/self/status")
+            .unwrap()
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|value| value.split_whitespace().next()?.parse::<u64>().ok())
+            .unwrap();
+        println!("ITEMS={} PEAK_KIB={peak}", items.items.len());
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let short = dir.path().join("thirty-seconds.wav");
+    let long = dir.path().join("twenty-minutes.wav");
+    write_tune(&short, 30);
+    write_tune(&long, 20 * 60);
+    let (short_peak, long_peak) = (child_peak_kib(&short), child_peak_kib(&long));
+    report(&format!(
+        "catalogue raw: peak memory of track_items: 30 s {short_peak} KiB, 20 min {long_peak} KiB"
+    ));
+    // Holding the 20 minutes of 11 025 Hz PCM would add 26 MB; the items are 39 kB.
+    assert!(
+        long_peak < short_peak + 8 * 1024,
+        "peak memory grew from {short_peak} KiB to {long_peak} KiB"
+    );
 }
