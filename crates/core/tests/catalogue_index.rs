@@ -414,3 +414,28 @@ fn phases_pick_the_cleanest_query() {
     let expected = offset as f64 * snippet::ITEM_SECONDS - 341.0 / 11_025.0;
     assert!((found[0].position_s - expected).abs() < 1e-9);
 }
+
+#[test]
+fn stop_terms_drop_common_items_without_losing_tracks() {
+    // 40 tracks with a limit of 20 postings per term: the shared pool items (about 2 200 in
+    // all, some 9 per pool value) are kept, but a drone item present in every track is not.
+    let mut tracks = tracks(11, 40);
+    for t in &mut tracks {
+        for item in t.iter_mut().step_by(50) {
+            *item = 0x1357_9BDF;
+        }
+    }
+    let config = IndexConfig {
+        max_postings: 20,
+        ..IndexConfig::default()
+    };
+    let index = CatalogueIndex::from_tracks(config, tracks.iter().map(Vec::as_slice)).unwrap();
+    assert!(index.stats().stop_terms >= 1);
+    assert!(index.is_stop_item(0x1357_9BDF));
+    let mut rng = Rng::new(12);
+    for _ in 0..50 {
+        let (track, offset, query) = cut(&mut rng, &tracks, 0.05);
+        let m = best(&index, &query).unwrap();
+        assert_eq!((m.track, m.offset_items), (track, offset));
+    }
+}

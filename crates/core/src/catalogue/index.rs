@@ -19,8 +19,9 @@
 //!
 //! # Concurrency
 //!
-//! A [`CatalogueIndex`] is a cheap handle: the CSR segment, the delta and the deleted bitmap
-//! each sit behind an `Arc`. Cloning it is a snapshot (three reference counts), the CSR segment
+//! A [`CatalogueIndex`] is a cheap handle: the term tables, the CSR segment, the delta and the
+//! deleted bitmap each sit behind an `Arc`. Cloning it is a snapshot (four reference counts
+//! and a few words), the CSR segment
 //! is never changed once built, and [`insert`](CatalogueIndex::insert) /
 //! [`delete`](CatalogueIndex::delete) copy only the small delta or bitmap when a snapshot still
 //! shares them. [`SharedIndex`] publishes snapshots to searchers: a writer clones the current
@@ -653,6 +654,54 @@ mod tests {
         idx.for_each_hit(0b110, 0b010, |t, p| out.push((t.0, p)));
         out.sort_unstable();
         assert_eq!(out, vec![(0, 0), (0, 1)]);
+    }
+
+    #[test]
+    fn searchers_see_whole_snapshots_while_a_writer_inserts() {
+        let shared = Arc::new(SharedIndex::new(index(&[&[10]])));
+        let readers: Vec<_> = (0..4)
+            .map(|_| {
+                let shared = Arc::clone(&shared);
+                std::thread::spawn(move || {
+                    let mut seen = 0;
+                    for _ in 0..200 {
+                        let snap = shared.snapshot();
+                        // Every track of a snapshot is complete and findable.
+                        let n = snap.track_count();
+                        assert_eq!(hits(&snap, 10).len() as u32, n);
+                        seen = seen.max(n);
+                    }
+                    seen
+                })
+            })
+            .collect();
+        for _ in 0..50 {
+            shared.update(|idx| idx.insert(&[10, 11, 12])).unwrap();
+        }
+        shared
+            .update(|idx| {
+                idx.merge();
+                Ok::<_, IndexError>(())
+            })
+            .unwrap();
+        for r in readers {
+            assert!(r.join().unwrap() <= 51);
+        }
+        assert_eq!(hits(&shared.snapshot(), 10).len(), 51);
+    }
+
+    #[test]
+    fn an_index_with_every_track_deleted_finds_nothing() {
+        let mut idx = index(&[&[10, 20], &[10]]);
+        idx.delete(TrackId(0)).unwrap();
+        idx.delete(TrackId(1)).unwrap();
+        assert!(hits(&idx, 10).is_empty());
+        idx.merge();
+        assert_eq!(idx.stats().items, 0);
+        assert_eq!(idx.track_count(), 2);
+        let back = CatalogueIndex::from_bytes(&idx.to_bytes()).unwrap();
+        assert_eq!(back.live_track_count(), 0);
+        assert_eq!(back.track_items(TrackId(1)), None);
     }
 
     #[test]

@@ -24,9 +24,9 @@ pub const HOP_SAMPLES: u32 = 1_365;
 pub const ITEM_SECONDS: f64 = HOP_SAMPLES as f64 / SAMPLE_RATE as f64;
 /// Most query phases [`best_over_phases`] takes.
 pub const MAX_PHASES: usize = 16;
-/// Most votes gathered for one query phase: a bound on memory whatever the index holds (with
-/// default limits a 2048-item query stays well under it).
-const MAX_VOTES: usize = 1 << 22;
+/// Most votes gathered for one query phase (16 bytes each, so 32 MB): a bound on memory
+/// whatever the index and the query hold. A 10 s query typically casts a few hundred.
+const MAX_VOTES: usize = 1 << 21;
 /// Half-width of each box pass of the span smoother: 3 passes of width 17 ≈ a Gaussian of
 /// σ ≈ 8.5 items, the design's σ = 8.
 const SPAN_BOX_RADIUS: usize = 8;

@@ -382,6 +382,14 @@ mod tests {
             DecodeError::Inconsistent("track lengths do not add up")
         );
 
+        // A deleted track that still declares items.
+        let mut b = body.clone();
+        b[52] |= 0b1;
+        assert_eq!(
+            CatalogueIndex::from_bytes(&seal(b)).unwrap_err(),
+            DecodeError::Inconsistent("deleted track with items")
+        );
+
         // Padding bits of the bitmap.
         let mut b = body.clone();
         b[52] |= 0x80;
