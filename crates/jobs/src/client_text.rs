@@ -26,6 +26,7 @@ pub fn audio_error_text(error: &AudioError) -> &'static str {
         A::TooShort { .. } => {
             "The audio is too short to fingerprint (at least about 3 seconds are needed)"
         }
+        A::TooLong { .. } => "The audio is longer than this operation accepts",
         _ => "The audio could not be fingerprinted",
     }
 }

@@ -187,6 +187,10 @@ fn the_audio_codes_are_pinned() {
             elapsed_seconds: 0.0,
         },
         AudioError::NoAudioStream { path: path() },
+        AudioError::TooLong {
+            path: path(),
+            max_seconds: 60,
+        },
         AudioError::UnsupportedCodec {
             path: path(),
             codec: String::new(),
@@ -221,6 +225,7 @@ fn the_audio_codes_are_pinned() {
     assert_eq!(
         sorted(&codes),
         [
+            "audio_too_long",
             "audio_too_short",
             "container_not_allowed",
             "conversion_failed",
