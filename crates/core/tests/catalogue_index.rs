@@ -180,10 +180,15 @@ fn slices_are_found_at_their_exact_offset() {
                 std::io::stderr().lock(),
                 "{name:>9}, {:>2.0} % bits flipped: top-1 track and exact offset \
                  {hits}/{QUERIES_PER_CONDITION} ({:.1} %), {missed} without candidate, \
-                 {wrong} wrong; true score p5 {p5:.3}; {:.0} µs per query (debug build)",
+                 {wrong} wrong; true score p5 {p5:.3}; {:.0} µs per query ({} build)",
                 flip * 100.0,
                 rate * 100.0,
-                elapsed.as_secs_f64() * 1e6 / QUERIES_PER_CONDITION as f64
+                elapsed.as_secs_f64() * 1e6 / QUERIES_PER_CONDITION as f64,
+                if cfg!(debug_assertions) {
+                    "debug"
+                } else {
+                    "release"
+                }
             )
             .unwrap();
             assert_eq!(wrong, 0, "{name} {flip}");
@@ -437,5 +442,38 @@ fn stop_terms_drop_common_items_without_losing_tracks() {
         let (track, offset, query) = cut(&mut rng, &tracks, 0.05);
         let m = best(&index, &query).unwrap();
         assert_eq!((m.track, m.offset_items), (track, offset));
+    }
+}
+
+#[test]
+fn odd_queries_never_panic() {
+    let f = fixture();
+    let mut rng = Rng::new(13);
+    let specials = [0, u32::MAX, SILENCE_ITEM, 1, 0x8000_0000];
+    for round in 0..200 {
+        let len = rng.below(300);
+        let query: Vec<u32> = (0..len)
+            .map(|_| match rng.below(4) {
+                0 => specials[rng.below(specials.len())],
+                1 => f.tracks[rng.below(TRACKS)][rng.below(1800)],
+                _ => rng.next_u32(),
+            })
+            .collect();
+        let config = SnippetConfig {
+            top_k: rng.below(20),
+            min_votes: rng.below(4) as u32,
+            min_overlap: [0.0, 0.5, 0.8, 1.0, -1.0, 2.0, f64::NAN][rng.below(7)],
+            dedupe_radius: rng.below(5) as u32,
+            refine_radius: rng.below(5) as u32,
+            probe_bits: rng.next_u32(),
+            max_results: rng.below(5),
+            ..SnippetConfig::default()
+        };
+        let found = snippet::search(&f.index, &query, &config).unwrap();
+        assert!(found.len() <= config.max_results, "round {round}");
+        for m in &found {
+            assert!((0.0..=1.0).contains(&m.score) && (0.0..=1.0).contains(&m.vote_frac));
+            assert!(m.span.items <= m.overlap_items);
+        }
     }
 }

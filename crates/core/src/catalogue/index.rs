@@ -32,7 +32,11 @@
 //! without changing the API.
 //!
 //! Track ids are dense (`0..track_count`) and stable: a deleted track keeps its id (its items
-//! are dropped at the next merge), and merges never renumber.
+//! are dropped at the next merge), and merges never renumber. The caller maps them to its own
+//! track keys.
+//!
+//! Not here yet: the background merge thread, the sparse option (every 2nd item indexed), a
+//! build partitioned across cores, and a serialised form that carries the postings.
 
 mod codec;
 mod segment;

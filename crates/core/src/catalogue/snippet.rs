@@ -12,7 +12,10 @@
 //! (repeated passages).
 //!
 //! Queries are fingerprinted at several sub-hop phases; [`search`] handles one phase and
-//! [`best_over_phases`] runs every phase and keeps the best match per track.
+//! [`best_over_phases`] runs every phase and keeps the best match per track. Each match also
+//! carries the design's confidence class ([`Confidence`], §B.4); filtering on it is the
+//! caller's decision. Queries over `max_query_items` are refused: long files belong to the
+//! scan mode, which this module does not do.
 
 use super::index::{CatalogueIndex, TrackId};
 
