@@ -541,19 +541,7 @@ impl JobQueue {
     /// Appends a progress message (persisted in the job and as a `message` event).
     pub fn add_message(&self, job_id: &str, message: &str) -> Result<JobEvent> {
         self.write(|tx, events| {
-            let now = to_db(crate::time::now());
-            let row: Option<JobRow> = on_conn!(tx, |c| diesel::update(jobs::table.find(job_id))
-                .set((
-                    jobs::updated_at.eq(now),
-                    jobs::event_seq.eq(jobs::event_seq + 1),
-                ))
-                .returning(JobRow::as_returning())
-                .get_result(c)
-                .optional())?;
-            let Some(row) = row else {
-                return Err(StorageError::JobNotFound(job_id.to_owned()));
-            };
-            let mut job = Job::try_from(row)?;
+            let mut job = next_event(tx, job_id)?;
             job.messages.push(message.to_owned());
             let messages = serde_json::to_string(&job.messages)?;
             on_conn!(tx, |c| diesel::update(jobs::table.find(job_id))
@@ -588,19 +576,7 @@ impl JobQueue {
             JobEventData::Progress { .. } | JobEventData::File { .. } => {}
         }
         self.write(|tx, events| {
-            let now = to_db(crate::time::now());
-            let row: Option<JobRow> = on_conn!(tx, |c| diesel::update(jobs::table.find(job_id))
-                .set((
-                    jobs::updated_at.eq(now),
-                    jobs::event_seq.eq(jobs::event_seq + 1),
-                ))
-                .returning(JobRow::as_returning())
-                .get_result(c)
-                .optional())?;
-            let Some(row) = row else {
-                return Err(StorageError::JobNotFound(job_id.to_owned()));
-            };
-            let job = Job::try_from(row)?;
+            let job = next_event(tx, job_id)?;
             record(tx, &job, vec![data], events)?;
             events
                 .last()
@@ -997,6 +973,24 @@ pub(crate) fn events_between(
 
 /// Inserts `data` as the events ending at `job.last_event_seq` (the caller has already bumped
 /// the job's counter by `data.len()` in the same transaction).
+/// The job `job_id` with its event sequence advanced by one (for the event about to be
+/// recorded) and its update time now.
+fn next_event(tx: &mut Conn, job_id: &str) -> Result<Job> {
+    let now = to_db(crate::time::now());
+    let row: Option<JobRow> = on_conn!(tx, |c| diesel::update(jobs::table.find(job_id))
+        .set((
+            jobs::updated_at.eq(now),
+            jobs::event_seq.eq(jobs::event_seq + 1),
+        ))
+        .returning(JobRow::as_returning())
+        .get_result(c)
+        .optional())?;
+    let Some(row) = row else {
+        return Err(StorageError::JobNotFound(job_id.to_owned()));
+    };
+    Job::try_from(row)
+}
+
 fn record(
     conn: &mut Conn,
     job: &Job,
