@@ -5,14 +5,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers report failures by panicking
 
 mod hostile_support;
+mod memory_support;
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use hostile_support::{HostileCorpus, report};
+use memory_support::{child_peak_kib, own_peak_kib};
 use recozik_core::AudioError;
 use recozik_core::FingerprintOptions;
 use recozik_core::audio::{DecodeLimits, PcmFormat, decode_pcm};
@@ -465,42 +466,11 @@ fn write_tune(path: &Path, seconds: u32) {
     write_wav(path, rate, &samples);
 }
 
-/// Peak resident memory of a child process (this binary, re-running the memory test) that
-/// computes the items of `file`.
-fn child_peak_kib(file: &Path) -> u64 {
-    let output = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "whole_track_items_take_flat_memory",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_FILE, file)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "child failed: {stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
-        .split("PEAK_KIB=")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-        .expect("the child prints its peak memory")
-}
-
 #[test]
 fn whole_track_items_take_flat_memory() {
     if let Ok(file) = std::env::var(CHILD_FILE) {
         let items = track(Path::new(&file));
-        let peak = std::fs::read_to_string("/proc/self/status")
-            .unwrap()
-            .lines()
-            .find_map(|line| line.strip_prefix("VmHWM:"))
-            .and_then(|value| value.split_whitespace().next()?.parse::<u64>().ok())
-            .unwrap();
+        let peak = own_peak_kib();
         println!("ITEMS={} PEAK_KIB={peak}", items.items.len());
         return;
     }
@@ -509,7 +479,10 @@ fn whole_track_items_take_flat_memory() {
     let long = dir.path().join("twenty-minutes.wav");
     write_tune(&short, 30);
     write_tune(&long, 20 * 60);
-    let (short_peak, long_peak) = (child_peak_kib(&short), child_peak_kib(&long));
+    let (short_peak, long_peak) = (
+        child_peak_kib("whole_track_items_take_flat_memory", CHILD_FILE, &short),
+        child_peak_kib("whole_track_items_take_flat_memory", CHILD_FILE, &long),
+    );
     report(&format!(
         "catalogue raw: peak memory of track_items: 30 s {short_peak} KiB, 20 min {long_peak} KiB"
     ));

@@ -5,21 +5,16 @@
 //! compared.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod memory_support;
+
 use std::path::Path;
 use std::process::Command;
 
+use memory_support::{child_peak_kib, own_peak_kib};
 use recozik_core::{FingerprintOptions, fingerprint_file};
 
 const CHILD_FILE: &str = "RECOZIK_MEMORY_TEST_FILE";
-
-fn peak_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|value| value.split_whitespace().next()?.parse().ok())
-        .unwrap()
-}
+const TEST_NAME: &str = "whole_file_fingerprinting_has_flat_memory";
 
 /// The child's part: fingerprints the whole file and prints the peak memory.
 fn fingerprint_and_report(file: &str) {
@@ -28,7 +23,7 @@ fn fingerprint_and_report(file: &str) {
         ..FingerprintOptions::default()
     };
     fingerprint_file(Path::new(file), &options).unwrap();
-    println!("PEAK_KIB={}", peak_kib());
+    println!("PEAK_KIB={}", own_peak_kib());
 }
 
 fn generate_wav(path: &Path, seconds: u32) {
@@ -51,31 +46,6 @@ fn generate_wav(path: &Path, seconds: u32) {
     assert!(status.success());
 }
 
-fn child_peak(file: &Path) -> u64 {
-    let output = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "whole_file_fingerprinting_has_flat_memory",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_FILE, file)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "child failed: {stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    // The harness may print the test name on the same line.
-    stdout
-        .split("PEAK_KIB=")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-        .expect("the child prints its peak memory")
-}
-
 #[test]
 fn whole_file_fingerprinting_has_flat_memory() {
     if let Ok(file) = std::env::var(CHILD_FILE) {
@@ -87,7 +57,10 @@ fn whole_file_fingerprinting_has_flat_memory() {
     let long = dir.path().join("twenty-minutes.wav");
     generate_wav(&short, 60);
     generate_wav(&long, 20 * 60); // 38 MB of audio data
-    let (short_peak, long_peak) = (child_peak(&short), child_peak(&long));
+    let (short_peak, long_peak) = (
+        child_peak_kib(TEST_NAME, CHILD_FILE, &short),
+        child_peak_kib(TEST_NAME, CHILD_FILE, &long),
+    );
     eprintln!("peak memory: 1 min {short_peak} KiB, 20 min {long_peak} KiB");
     // Keeping every packet alive would add the file's 38 MB; allow a little allocator noise.
     assert!(
