@@ -24,12 +24,9 @@ use serde::{Deserialize, Serialize};
 use crate::audio::{AudioError, DecodeLimits, DecodeSummary, PcmFormat, decode_pcm};
 use crate::fingerprint::{CHROMAPRINT_SAMPLE_RATE, FingerprintOptions};
 
-/// Samples of the 11 025 Hz stream between two consecutive items (Chromaprint's default
-/// algorithm: 4096-sample frames overlapping by 2731).
-pub const ITEM_HOP_SAMPLES: u32 = 1_365;
+pub use super::ITEM_HOP_SAMPLES;
 
-/// Seconds between two consecutive items (about 0.12381 s).
-pub const ITEM_SECONDS: f64 = ITEM_HOP_SAMPLES as f64 / CHROMAPRINT_SAMPLE_RATE as f64;
+pub use super::ITEM_SECONDS;
 
 /// Samples of the 11 025 Hz stream dropped before each query phase: 0, ¼, ½ and ¾ of a hop.
 pub const QUERY_PHASES: [u32; 4] = [0, 341, 683, 1_024];

@@ -19,12 +19,7 @@
 
 use super::index::{CatalogueIndex, TrackId};
 
-/// Chromaprint's sample rate.
-pub const SAMPLE_RATE: u32 = 11_025;
-/// Samples between consecutive items.
-pub const HOP_SAMPLES: u32 = 1_365;
-/// Seconds between consecutive items (≈ 0.12381 s).
-pub const ITEM_SECONDS: f64 = HOP_SAMPLES as f64 / SAMPLE_RATE as f64;
+pub use super::{ITEM_HOP_SAMPLES as HOP_SAMPLES, ITEM_SECONDS, SAMPLE_RATE};
 /// Most query phases [`best_over_phases`] takes.
 pub const MAX_PHASES: usize = 16;
 /// Most votes gathered for one query phase (16 bytes each, so 32 MB): a bound on memory
