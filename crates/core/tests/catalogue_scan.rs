@@ -1,0 +1,505 @@
+//! The long-file scan (Mode 3) on synthetic items: 50 tracks from the seeded random-walk
+//! generator of `catalogue_index.rs` (a few percent of items from a shared pool), "mixes" made
+//! of slices of catalogue tracks, non-catalogue fillers and bit flips, a tempo-drifted slice,
+//! cancellation and hostile inputs.
+
+// Fixtures and helpers unwrap too: a failure there is a failed test.
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use recozik_core::catalogue::ITEM_SECONDS;
+use recozik_core::catalogue::index::{CatalogueIndex, IndexConfig, SILENCE_ITEM, TrackId};
+use recozik_core::catalogue::raw::{PhaseItems, PhasedItems};
+use recozik_core::catalogue::scan::{self, ScanConfig, ScanError, ScanSegment};
+use recozik_core::catalogue::snippet::{Confidence, QueryPhase};
+
+const TRACKS: usize = 50;
+const POOL: usize = 256;
+
+/// xorshift64*: small, seeded, good enough for test data.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Self {
+        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn next_u32(&mut self) -> u32 {
+        (self.next_u64() >> 32) as u32
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
+    /// A uniform value in `from..=to`.
+    fn between(&mut self, from: usize, to: usize) -> usize {
+        from + self.below(to - from + 1)
+    }
+
+    /// True with probability `p`.
+    fn chance(&mut self, p: f64) -> bool {
+        (self.next_u64() >> 11) as f64 / (1_u64 << 53) as f64 <= p && p > 0.0
+    }
+}
+
+/// Items shared by every track (common chords and drones).
+fn pool() -> Vec<u32> {
+    let mut rng = Rng::new(0x00C0_FFEE);
+    (0..POOL).map(|_| rng.next_u32()).collect()
+}
+
+/// One track: a random walk flipping 2–5 bits per item, 3 % pool items, and rare silence.
+fn track(rng: &mut Rng, pool: &[u32], len: usize) -> Vec<u32> {
+    let mut x = rng.next_u32();
+    (0..len)
+        .map(|_| {
+            for _ in 0..2 + rng.below(4) {
+                x ^= 1 << rng.below(32);
+            }
+            if rng.chance(0.03) {
+                pool[rng.below(pool.len())]
+            } else if rng.chance(0.003) {
+                SILENCE_ITEM
+            } else {
+                x
+            }
+        })
+        .collect()
+}
+
+/// Flips each bit with probability `p`.
+fn noisy(rng: &mut Rng, items: &[u32], p: f64) -> Vec<u32> {
+    items
+        .iter()
+        .map(|&item| {
+            let mut flips = 0_u32;
+            for bit in 0..32 {
+                if rng.chance(p) {
+                    flips |= 1 << bit;
+                }
+            }
+            item ^ flips
+        })
+        .collect()
+}
+
+struct Fixture {
+    tracks: Vec<Vec<u32>>,
+    index: CatalogueIndex,
+}
+
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let mut rng = Rng::new(11);
+        let pool = pool();
+        let tracks: Vec<Vec<u32>> = (0..TRACKS)
+            .map(|_| {
+                let len = 1800 + rng.below(200);
+                track(&mut rng, &pool, len)
+            })
+            .collect();
+        let index =
+            CatalogueIndex::from_tracks(IndexConfig::default(), tracks.iter().map(Vec::as_slice))
+                .unwrap();
+        Fixture { tracks, index }
+    })
+}
+
+/// Items of audio that is not in the catalogue (same generator, other seeds and pool use).
+fn filler(seed: u64, len: usize) -> Vec<u32> {
+    track(&mut Rng::new(seed ^ 0xF111_E400), &pool(), len)
+}
+
+/// A catalogue slice placed in a mix: where, which track, from which track item.
+#[derive(Debug, Clone, Copy)]
+struct Truth {
+    track: TrackId,
+    mix_start: usize,
+    mix_end: usize,
+    track_start: usize,
+}
+
+fn one_phase(items: &[u32]) -> [QueryPhase<'_>; 1] {
+    [QueryPhase {
+        phase_samples: 0,
+        items,
+    }]
+}
+
+fn run(items: &[u32], config: &ScanConfig) -> (Vec<ScanSegment>, std::time::Duration) {
+    let started = Instant::now();
+    let found = scan::scan(&fixture().index, &one_phase(items), config, &mut |_, _| {
+        true
+    })
+    .unwrap();
+    (found, started.elapsed())
+}
+
+/// Checks the found segments against the truth; returns the largest boundary and position
+/// errors (seconds).
+fn check(name: &str, found: &[ScanSegment], truth: &[Truth]) -> (f64, f64) {
+    let mut log = std::io::stderr().lock();
+    for s in found {
+        writeln!(
+            log,
+            "{name}: found {} {:.2}–{:.2} s at track {:.2} s, score {:.3}, {:?}, tempo {:.4}, \
+             {} windows",
+            s.track,
+            s.start_s,
+            s.end_s,
+            s.track_position_s,
+            s.score,
+            s.confidence,
+            s.tempo_ratio,
+            s.windows
+        )
+        .unwrap();
+    }
+    assert_eq!(found.len(), truth.len(), "{name}: {found:#?}");
+    let (mut worst_boundary, mut worst_position) = (0.0_f64, 0.0_f64);
+    for (s, t) in found.iter().zip(truth) {
+        assert_eq!(s.track, t.track, "{name}");
+        let start_error = s.start_s - t.mix_start as f64 * ITEM_SECONDS;
+        let end_error = s.end_s - t.mix_end as f64 * ITEM_SECONDS;
+        let position_error = s.track_position_s - t.track_start as f64 * ITEM_SECONDS;
+        writeln!(
+            log,
+            "{name}: track {} start error {start_error:+.3} s, end error {end_error:+.3} s, \
+             track position error {position_error:+.3} s",
+            t.track
+        )
+        .unwrap();
+        assert!(start_error.abs() <= 2.0, "{name}: {s:?} vs {t:?}");
+        assert!(end_error.abs() <= 2.0, "{name}: {s:?} vs {t:?}");
+        assert!(position_error.abs() <= 0.5, "{name}: {s:?} vs {t:?}");
+        assert!(s.confidence >= Confidence::Medium);
+        worst_boundary = worst_boundary.max(start_error.abs()).max(end_error.abs());
+        worst_position = worst_position.max(position_error.abs());
+    }
+    (worst_boundary, worst_position)
+}
+
+/// A mix of 6 distinct catalogue tracks (40–120 s slices, 3–8 % bit flips) with short
+/// non-catalogue fillers before some of them.
+fn mix(seed: u64) -> (Vec<u32>, Vec<Truth>) {
+    let f = fixture();
+    let mut rng = Rng::new(seed);
+    let mut items = Vec::new();
+    let mut truth = Vec::new();
+    let mut used = Vec::new();
+    for k in 0..6 {
+        if k == 0 || rng.chance(0.5) {
+            let len = rng.between(25, 100);
+            items.extend(filler(seed * 100 + k, len));
+        }
+        let mut t = rng.below(TRACKS);
+        while used.contains(&t) {
+            t = rng.below(TRACKS);
+        }
+        used.push(t);
+        let len = rng.between(323, 969);
+        let from = rng.below(f.tracks[t].len() - len);
+        let flip = 0.03 + 0.05 * rng.below(1000) as f64 / 1000.0;
+        let mix_start = items.len();
+        items.extend(noisy(&mut rng, &f.tracks[t][from..from + len], flip));
+        truth.push(Truth {
+            track: TrackId(t as u32),
+            mix_start,
+            mix_end: items.len(),
+            track_start: from,
+        });
+    }
+    let len = rng.between(25, 100);
+    items.extend(filler(seed * 100 + 99, len));
+    (items, truth)
+}
+
+#[test]
+fn a_mix_of_six_tracks_gives_six_segments_in_order() {
+    let config = ScanConfig::default();
+    let (mut worst_boundary, mut worst_position) = (0.0_f64, 0.0_f64);
+    for seed in 1..=4 {
+        let (items, truth) = mix(seed);
+        let (found, elapsed) = run(&items, &config);
+        let (b, p) = check(&format!("mix {seed}"), &found, &truth);
+        worst_boundary = worst_boundary.max(b);
+        worst_position = worst_position.max(p);
+        writeln!(
+            std::io::stderr().lock(),
+            "mix {seed}: {} items ({:.0} s) scanned in {elapsed:?} ({} build)",
+            items.len(),
+            items.len() as f64 * ITEM_SECONDS,
+            if cfg!(debug_assertions) {
+                "debug"
+            } else {
+                "release"
+            }
+        )
+        .unwrap();
+    }
+    writeln!(
+        std::io::stderr().lock(),
+        "worst boundary error {worst_boundary:.3} s, worst track position error \
+         {worst_position:.3} s"
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_mix_without_catalogue_audio_gives_no_segment() {
+    let items: Vec<u32> = (0..8).flat_map(|k| filler(1000 + k, 400)).collect();
+    let (found, _) = run(&items, &ScanConfig::default());
+    assert!(found.is_empty(), "{found:#?}");
+}
+
+/// A slice whose items are resampled: one item in `every` dropped (`drop`) or duplicated.
+fn drifted(items: &[u32], every: usize, drop: bool) -> Vec<u32> {
+    let mut out = Vec::with_capacity(items.len() + items.len() / every + 1);
+    for (i, &item) in items.iter().enumerate() {
+        let marked = i % every == every - 1;
+        if !(drop && marked) {
+            out.push(item);
+        }
+        if !drop && marked {
+            out.push(item);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_tempo_drifted_slice_is_one_segment_with_its_tempo() {
+    let f = fixture();
+    for (drop, expected) in [(true, 50.0 / 49.0), (false, 50.0 / 51.0)] {
+        let mut rng = Rng::new(77);
+        let t = 17;
+        let (from, len) = (300, 969);
+        let slice = drifted(&f.tracks[t][from..from + len], 50, drop);
+        let mut items = filler(5, 60);
+        let mix_start = items.len();
+        items.extend(noisy(&mut rng, &slice, 0.04));
+        let mix_end = items.len();
+        items.extend(filler(6, 60));
+        let (found, _) = run(&items, &ScanConfig::default());
+        let truth = [Truth {
+            track: TrackId(t as u32),
+            mix_start,
+            mix_end,
+            track_start: from,
+        }];
+        let name = if drop { "tempo +2 %" } else { "tempo −2 %" };
+        check(name, &found, &truth);
+        let ratio = found[0].tempo_ratio;
+        writeln!(
+            std::io::stderr().lock(),
+            "{name}: tempo ratio {ratio:.4} (expected {expected:.4})"
+        )
+        .unwrap();
+        assert!((ratio - expected).abs() < 0.005, "{name}: {ratio}");
+    }
+}
+
+#[test]
+fn phased_items_are_scanned_and_the_best_phase_wins() {
+    let (items, truth) = mix(9);
+    let mut rng = Rng::new(3);
+    // Later phases are much noisier copies: the scan must keep phase 0's matches.
+    let phases: Vec<PhaseItems> = [0_u32, 341, 683, 1024]
+        .iter()
+        .enumerate()
+        .map(|(k, &offset_samples)| PhaseItems {
+            offset_samples,
+            items: if k == 0 {
+                items.clone()
+            } else {
+                noisy(&mut rng, &items, 0.2)
+            },
+        })
+        .collect();
+    let phased = PhasedItems {
+        phases,
+        item_seconds: ITEM_SECONDS,
+        duration_seconds: items.len() as f64 * ITEM_SECONDS,
+        decoded_seconds: items.len() as f64 * ITEM_SECONDS,
+    };
+    let started = Instant::now();
+    let found = scan::scan_phased(
+        &fixture().index,
+        &phased,
+        &ScanConfig::default(),
+        &mut |_, _| true,
+    )
+    .unwrap();
+    writeln!(
+        std::io::stderr().lock(),
+        "4 phases, {} items: {:?}",
+        items.len(),
+        started.elapsed()
+    )
+    .unwrap();
+    check("4 phases", &found, &truth);
+}
+
+#[test]
+fn cancellation_stops_the_scan_quickly() {
+    let (items, _) = mix(2);
+    let index = &fixture().index;
+    let config = ScanConfig {
+        progress_every: 3,
+        ..ScanConfig::default()
+    };
+    let mut calls = Vec::new();
+    let found = scan::scan(index, &one_phase(&items), &config, &mut |done, total| {
+        calls.push((done, total));
+        true
+    })
+    .unwrap();
+    assert!(!found.is_empty());
+    let total = calls[0].1;
+    assert_eq!(calls.first(), Some(&(0, total)));
+    assert_eq!(calls.last(), Some(&(total, total)));
+    assert!(
+        calls
+            .windows(2)
+            .all(|w| w[1].0 > w[0].0 && w[1].0 - w[0].0 <= 3)
+    );
+
+    let mut seen = 0;
+    let result = scan::scan(index, &one_phase(&items), &config, &mut |done, _| {
+        seen = done;
+        done < 6
+    });
+    assert_eq!(result, Err(ScanError::Cancelled));
+    assert_eq!(seen, 6);
+    let started = Instant::now();
+    let result = scan::scan(index, &one_phase(&items), &config, &mut |_, _| false);
+    assert_eq!(result, Err(ScanError::Cancelled));
+    assert!(started.elapsed().as_millis() < 50);
+}
+
+#[test]
+fn hostile_inputs_do_not_panic() {
+    let f = fixture();
+    let config = ScanConfig::default();
+    let mut rng = Rng::new(5);
+    let random: Vec<u32> = (0..3000).map(|_| rng.next_u32()).collect();
+    let short = f.tracks[3][..79].to_vec();
+    let inputs: Vec<Vec<u32>> = vec![
+        Vec::new(),
+        vec![1],
+        short,
+        vec![SILENCE_ITEM; 3000],
+        vec![0; 3000],
+        vec![u32::MAX; 3000],
+        random,
+        (0..3000)
+            .map(|i| if i % 2 == 0 { 0x1234_5678 } else { 0 })
+            .collect(),
+    ];
+    for items in &inputs {
+        let found = scan::scan(&f.index, &one_phase(items), &config, &mut |_, _| true).unwrap();
+        assert!(found.is_empty(), "{found:?}");
+    }
+    // A catalogue slice repeated back to back: one track at several offsets, no panic.
+    let looped: Vec<u32> = (0..10)
+        .flat_map(|_| f.tracks[4][100..300].iter().copied())
+        .collect();
+    let found = scan::scan(&f.index, &one_phase(&looped), &config, &mut |_, _| true).unwrap();
+    assert!(found.iter().all(|s| s.track == TrackId(4)));
+    assert!(found.windows(2).all(|w| w[0].end_s <= w[1].start_s));
+    // Hostile phases: huge shifts, unequal lengths, no phase at all, too many phases.
+    let whole = &f.tracks[7];
+    let phases = [
+        QueryPhase {
+            phase_samples: u32::MAX,
+            items: whole,
+        },
+        QueryPhase {
+            phase_samples: 0,
+            items: &whole[..10],
+        },
+        QueryPhase {
+            phase_samples: 7,
+            items: &[],
+        },
+    ];
+    let found = scan::scan(&f.index, &phases, &config, &mut |_, _| true).unwrap();
+    assert!(
+        found
+            .iter()
+            .all(|s| s.start_s.is_finite() && s.end_s.is_finite())
+    );
+    assert!(
+        scan::scan(&f.index, &[], &config, &mut |_, _| true)
+            .unwrap()
+            .is_empty()
+    );
+    let many = vec![phases[1]; 17];
+    assert!(matches!(
+        scan::scan(&f.index, &many, &config, &mut |_, _| true),
+        Err(ScanError::Snippet(_))
+    ));
+    // Empty and fully deleted indexes.
+    let empty = CatalogueIndex::empty(IndexConfig::default()).unwrap();
+    assert!(
+        scan::scan(&empty, &one_phase(whole), &config, &mut |_, _| true)
+            .unwrap()
+            .is_empty()
+    );
+    let mut deleted =
+        CatalogueIndex::from_tracks(IndexConfig::default(), [whole.as_slice()]).unwrap();
+    deleted.delete(TrackId(0)).unwrap();
+    assert!(
+        scan::scan(&deleted, &one_phase(whole), &config, &mut |_, _| true)
+            .unwrap()
+            .is_empty()
+    );
+    // Odd but valid settings, and invalid ones.
+    let odd = ScanConfig {
+        window_items: 8,
+        hop_items: 1,
+        min_windows: 0,
+        min_segment_s: 0.0,
+        boundary_search_items: usize::MAX,
+        progress_every: 0,
+        min_score: f64::NEG_INFINITY,
+        ..config
+    };
+    let found = scan::scan(&f.index, &one_phase(&whole[..400]), &odd, &mut |_, _| true).unwrap();
+    assert!(found.iter().all(|s| s.start_s <= s.end_s));
+    let bad = ScanConfig {
+        hop_items: 0,
+        ..config
+    };
+    assert!(matches!(
+        scan::scan(&f.index, &one_phase(whole), &bad, &mut |_, _| true),
+        Err(ScanError::InvalidConfig(_))
+    ));
+}
+
+#[test]
+fn a_whole_catalogue_track_is_one_segment() {
+    let f = fixture();
+    let t = 21;
+    let (found, _) = run(&f.tracks[t], &ScanConfig::default());
+    let truth = [Truth {
+        track: TrackId(t as u32),
+        mix_start: 0,
+        mix_end: f.tracks[t].len(),
+        track_start: 0,
+    }];
+    check("whole track", &found, &truth);
+    assert!((found[0].tempo_ratio - 1.0).abs() < 0.002);
+}
