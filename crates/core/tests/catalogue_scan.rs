@@ -503,3 +503,150 @@ fn a_whole_catalogue_track_is_one_segment() {
     check("whole track", &found, &truth);
     assert!((found[0].tempo_ratio - 1.0).abs() < 0.002);
 }
+
+#[test]
+fn a_crossfade_is_split_inside_the_fade() {
+    let f = fixture();
+    let mut rng = Rng::new(31);
+    let (a, b) = (&f.tracks[2][100..700], &f.tracks[40][200..800]);
+    // 40 items (5 s) where each item comes from either track: both play at once.
+    let fade = 40;
+    let mut items = filler(8, 50);
+    let a_start = items.len();
+    items.extend_from_slice(&a[..a.len() - fade]);
+    let fade_start = items.len();
+    for k in 0..fade {
+        let from_a = rng.chance(1.0 - k as f64 / fade as f64);
+        items.push(if from_a { a[a.len() - fade + k] } else { b[k] });
+    }
+    let fade_end = items.len();
+    items.extend_from_slice(&b[fade..]);
+    let b_end = items.len();
+    items.extend(filler(9, 50));
+    let items = noisy(&mut rng, &items, 0.04);
+    let (found, _) = run(&items, &ScanConfig::default());
+    assert_eq!(found.len(), 2, "{found:#?}");
+    let cut = found[0].end_s / ITEM_SECONDS;
+    writeln!(
+        std::io::stderr().lock(),
+        "crossfade over items {fade_start}..{fade_end}: first ends at item {cut:.1}, second starts at item {:.1}", found[1].start_s / ITEM_SECONDS
+    )
+    .unwrap();
+    assert_eq!((found[0].track, found[1].track), (TrackId(2), TrackId(40)));
+    // Inside a fade items of both tracks alternate: each side ends where its own items stop
+    // winning, so the two may leave a short gap but never overlap.
+    assert!(found[0].end_s <= found[1].start_s + 1e-9);
+    let next = found[1].start_s / ITEM_SECONDS;
+    for at in [cut, next] {
+        assert!(
+            at >= fade_start as f64 - 16.0 && at <= fade_end as f64 + 16.0,
+            "{at}"
+        );
+    }
+    assert!((found[0].start_s - a_start as f64 * ITEM_SECONDS).abs() <= 2.0);
+    assert!((found[1].end_s - b_end as f64 * ITEM_SECONDS).abs() <= 2.0);
+    let b_position = found[1].track_position_s / ITEM_SECONDS - 200.0;
+    let b_offset = found[1].start_s / ITEM_SECONDS - fade_start as f64;
+    assert!((b_position - b_offset).abs() <= 4.0);
+}
+
+#[test]
+fn tempo_changes_up_to_the_design_limits_are_measured() {
+    let f = fixture();
+    let mut log = std::io::stderr().lock();
+    for every in [100, 50, 33, 20] {
+        let mut rng = Rng::new(every as u64);
+        let slice = drifted(&f.tracks[29][200..1169], every, true);
+        let mut items = filler(10, 60);
+        let start = items.len();
+        items.extend(noisy(&mut rng, &slice, 0.04));
+        let end = items.len();
+        items.extend(filler(11, 60));
+        let (found, _) = run(&items, &ScanConfig::default());
+        let expected = every as f64 / (every - 1) as f64;
+        let summary: Vec<String> = found
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} {:.1}–{:.1} s (truth {:.1}–{:.1}), tempo {:.4}, score {:.3}, {} windows",
+                    s.track,
+                    s.start_s,
+                    s.end_s,
+                    start as f64 * ITEM_SECONDS,
+                    end as f64 * ITEM_SECONDS,
+                    s.tempo_ratio,
+                    s.score,
+                    s.windows
+                )
+            })
+            .collect();
+        writeln!(
+            log,
+            "one item in {every} dropped (tempo {expected:.4}): {summary:?}"
+        )
+        .unwrap();
+        // Up to ≈ 3 % (the design's limit for Chromaprint within a 10 s window) the slice is
+        // one segment with its tempo.
+        if every >= 33 {
+            assert_eq!(found.len(), 1, "{every}: {found:#?}");
+            assert_eq!(found[0].track, TrackId(29));
+            assert!((found[0].tempo_ratio - expected).abs() < 0.005, "{every}");
+        }
+    }
+}
+
+#[test]
+fn an_hour_long_recording_is_scanned_in_bounded_time() {
+    let f = fixture();
+    let mut rng = Rng::new(60);
+    let mut items = Vec::new();
+    let mut truth = Vec::new();
+    while items.len() < 29_000 {
+        let t = rng.below(TRACKS);
+        let len = rng.between(323, 969);
+        let from = rng.below(f.tracks[t].len() - len);
+        let mix_start = items.len();
+        items.extend(noisy(&mut rng, &f.tracks[t][from..from + len], 0.05));
+        // Skip a track repeated back to back: it would (rightly) be one segment.
+        if truth.last().is_some_and(|p: &Truth| p.track.0 == t as u32) {
+            items.truncate(mix_start);
+            continue;
+        }
+        truth.push(Truth {
+            track: TrackId(t as u32),
+            mix_start,
+            mix_end: items.len(),
+            track_start: from,
+        });
+        let gap = rng.between(0, 80);
+        items.extend(filler(7_000 + items.len() as u64, gap));
+    }
+    let mut calls = 0;
+    let started = Instant::now();
+    let found = scan::scan(
+        &f.index,
+        &one_phase(&items),
+        &ScanConfig::default(),
+        &mut |_, _| {
+            calls += 1;
+            true
+        },
+    )
+    .unwrap();
+    let elapsed = started.elapsed();
+    writeln!(
+        std::io::stderr().lock(),
+        "{} items ({:.0} min), {} slices: {} segments in {elapsed:?}, {calls} progress calls",
+        items.len(),
+        items.len() as f64 * ITEM_SECONDS / 60.0,
+        truth.len(),
+        found.len()
+    )
+    .unwrap();
+    let (boundary, position) = check("hour", &found, &truth);
+    writeln!(
+        std::io::stderr().lock(),
+        "hour: worst boundary error {boundary:.3} s, worst track position error {position:.3} s"
+    )
+    .unwrap();
+}

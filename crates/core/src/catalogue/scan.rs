@@ -50,10 +50,12 @@ use super::snippet::{
 };
 use super::{ITEM_SECONDS, SAMPLE_RATE};
 
-/// Bit errors (of 32) below which an item counts as matching in the boundary step: between a
-/// matching item's few differing bits and an unrelated item's ≈ 14 (the best of 3 alignments
-/// of random bits). Chromaprint's own section matcher uses 10 too.
-const MATCH_BITS: i64 = 10;
+/// Bit errors (of 32) below which an item counts as matching in the boundary step: above a
+/// matching item's few differing bits (≈ 1–3, a few more off by one item under tempo drift),
+/// well below an unrelated item's 16 (≈ 14 for the best of 3 alignments). Lower than
+/// Chromaprint's section threshold of 10 because slowly changing unrelated audio can stay
+/// near 10 bits from a track for several items, which would drag a boundary outward.
+const MATCH_BITS: i64 = 8;
 /// Open chains at once. Several tracks only overlap in crossfades, so a handful suffice; when
 /// full, the chain idle longest is closed first.
 const MAX_OPEN_CHAINS: usize = 32;
@@ -575,9 +577,10 @@ struct Segment {
 }
 
 /// What one mix item gains a segment: `MATCH_BITS` minus its bit errors against the track
-/// item the segment's line predicts (the best of that item and its two neighbours, which
-/// absorbs the rounding of a drifting line). Items the line maps outside the track lose the
-/// most.
+/// item the segment's line predicts. Under a tempo change the best of that item and its two
+/// neighbours counts, which absorbs the rounding of a drifting line; at the original tempo
+/// the predicted item is exact and neighbours would only help unrelated items. Items the line
+/// maps outside the track lose the most.
 fn gain(mix: &[u32], j: usize, track: &[u32], line: &Line, phase_s: f64) -> i64 {
     let Some(&item) = mix.get(j) else {
         return MATCH_BITS - 32;
@@ -587,7 +590,8 @@ fn gain(mix: &[u32], j: usize, track: &[u32], line: &Line, phase_s: f64) -> i64 
         return MATCH_BITS - 32;
     }
     let t = y.round() as i64;
-    let errors = (t - 1..=t + 1)
+    let reach = i64::from((line.slope - 1.0).abs() > 1e-9);
+    let errors = (t - reach..=t + reach)
         .filter_map(|k| usize::try_from(k).ok().and_then(|k| track.get(k)))
         .map(|&other| i64::from((item ^ other).count_ones()))
         .min()
