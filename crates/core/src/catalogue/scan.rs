@@ -694,50 +694,63 @@ fn piece(s: &Segment, from: usize, to: usize) -> Segment {
     }
 }
 
+/// Mix order: by start, then end, then track.
+fn by_start(a: &Segment, b: &Segment) -> std::cmp::Ordering {
+    (a.start, a.end, a.track)
+        .cmp(&(b.start, b.end, b.track))
+        .then(b.score.total_cmp(&a.score))
+}
+
+/// Puts `s` back in mix order among `segments[from..]`, which are sorted.
+fn insert_sorted(segments: &mut Vec<Segment>, from: usize, s: Segment) {
+    if s.start >= s.end {
+        return;
+    }
+    let tail = segments.get(from..).unwrap_or(&[]);
+    let at = from + tail.partition_point(|x| by_start(x, &s) == std::cmp::Ordering::Less);
+    segments.insert(at.min(segments.len()), s);
+}
+
 /// Removes every overlap: same-track continuations are merged, other overlaps go to the side
 /// whose items match better (see the module docs).
+///
+/// One sweep in mix order: when segment `i` overlaps nothing after it, nothing before `i`
+/// changes any more, so the cursor only moves forward (linear in segments, plus the re-insertion
+/// of the pieces a resolution moves).
 fn resolve_overlaps(
     index: &CatalogueIndex,
     phases: &[QueryPhase<'_>],
     config: &ScanConfig,
     mut segments: Vec<Segment>,
 ) -> Vec<Segment> {
+    segments.retain(|s| s.start < s.end);
+    segments.sort_by(by_start);
+    let mut i = 0;
     for _ in 0..MAX_RESOLUTION_STEPS {
-        segments.retain(|s| s.start < s.end);
-        segments.sort_by(|a, b| {
-            (a.start, a.end, a.track)
-                .cmp(&(b.start, b.end, b.track))
-                .then(b.score.total_cmp(&a.score))
-        });
-        // The first overlapping pair: a segment and the next one starting before it ends.
-        let pair = (0..segments.len()).find_map(|i| {
-            let a = segments.get(i)?;
-            let j = (i + 1..segments.len())
-                .find(|&j| segments.get(j).is_some_and(|b| b.start < a.end))?;
-            Some((i, j))
-        });
-        let Some((i, j)) = pair else {
-            return segments;
+        let (Some(&a), Some(&b)) = (segments.get(i), segments.get(i + 1)) else {
+            break;
         };
-        let (Some(a), Some(b)) = (segments.get(i).copied(), segments.get(j).copied()) else {
-            return segments;
-        };
+        // Sorted by start: if the next segment starts after `a` ends, so do all later ones.
+        if b.start >= a.end {
+            i += 1;
+            continue;
+        }
+        // `b` leaves its place; what remains of it is re-inserted in order.
+        segments.remove(i + 1);
         if continues(config, &a, &b) {
             let windows = a.windows + b.windows;
             let score = (a.score * f64::from(a.windows) + b.score * f64::from(b.windows))
                 / f64::from(windows.max(1));
             let keep = if a.windows >= b.windows { &a } else { &b };
-            let merged = Segment {
-                start: a.start,
-                end: a.end.max(b.end),
-                score,
-                windows,
-                high: a.high + b.high,
-                ..*keep
-            };
-            segments.swap_remove(j);
             if let Some(slot) = segments.get_mut(i) {
-                *slot = merged;
+                *slot = Segment {
+                    start: a.start,
+                    end: a.end.max(b.end),
+                    score,
+                    windows,
+                    high: a.high + b.high,
+                    ..*keep
+                };
             }
             continue;
         }
@@ -745,15 +758,13 @@ fn resolve_overlaps(
             // `b` lies inside `a`: the better-matching side takes b's span.
             let ga = gains(index, phases, &a, b.start, b.end);
             let gb = gains(index, phases, &b, b.start, b.end);
-            if ga >= gb {
-                segments.swap_remove(j);
-            } else {
+            if ga < gb {
                 let left = piece(&a, a.start, b.start);
                 let right = piece(&a, b.end, a.end);
-                if let Some(slot) = segments.get_mut(i) {
-                    *slot = left;
-                }
-                segments.push(right);
+                segments.remove(i);
+                insert_sorted(&mut segments, i, left);
+                insert_sorted(&mut segments, i, b);
+                insert_sorted(&mut segments, i, right);
             }
             continue;
         }
@@ -774,12 +785,9 @@ fn resolve_overlaps(
                 cut = c + 1;
             }
         }
-        if let Some(slot) = segments.get_mut(i) {
-            slot.end = cut;
-        }
-        if let Some(slot) = segments.get_mut(j) {
-            slot.start = cut;
-        }
+        segments.remove(i);
+        insert_sorted(&mut segments, i, Segment { end: cut, ..a });
+        insert_sorted(&mut segments, i, Segment { start: cut, ..b });
     }
     segments
 }
@@ -862,6 +870,96 @@ mod tests {
         assert!((chain.slope(20.0, 0.01) - 1.01).abs() < 1e-9);
         let line = chain.line(20.0, 0.06);
         assert!((line.at(100.0) - 10.0).abs() < 1e-9);
+    }
+
+    /// Distinct, well-spread items (xorshift), never zero.
+    fn items(seed: u32, n: usize) -> Vec<u32> {
+        let mut x = seed.wrapping_mul(2_654_435_761) | 1;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x
+            })
+            .collect()
+    }
+
+    fn segment(track: u32, start: usize, end: usize, track_start: usize) -> Segment {
+        let x0 = start as f64 * ITEM_SECONDS;
+        Segment {
+            track: TrackId(track),
+            line: Line {
+                x0,
+                y0: track_start as f64 * ITEM_SECONDS,
+                slope: 1.0,
+            },
+            phase: 0,
+            start,
+            end,
+            score: 0.9,
+            high: 4,
+            windows: 8,
+        }
+    }
+
+    #[test]
+    fn overlaps_go_to_the_better_matching_side() {
+        use crate::catalogue::index::IndexConfig;
+        let (a, b) = (items(1, 400), items(2, 400));
+        let index =
+            CatalogueIndex::from_tracks(IndexConfig::default(), [a.as_slice(), b.as_slice()])
+                .unwrap();
+        // Track 0 plays 0..400 except 150..250, where track 1 (from its item 0) plays.
+        let mut mix = a.clone();
+        mix[150..250].copy_from_slice(&b[..100]);
+        let phases = [QueryPhase {
+            phase_samples: 0,
+            items: &mix,
+        }];
+        let config = ScanConfig::default();
+        let spans = |v: &[Segment]| -> Vec<(u32, usize, usize)> {
+            v.iter().map(|s| (s.track.0, s.start, s.end)).collect()
+        };
+        // A segment inside another that matches better there splits it.
+        let out = resolve_overlaps(
+            &index,
+            &phases,
+            &config,
+            vec![segment(0, 0, 400, 0), segment(1, 150, 250, 0)],
+        );
+        assert_eq!(spans(&out), vec![(0, 0, 150), (1, 150, 250), (0, 250, 400)]);
+        // A segment inside another that matches worse there is dropped.
+        let out = resolve_overlaps(
+            &index,
+            &phases,
+            &config,
+            vec![segment(0, 0, 150, 0), segment(1, 20, 120, 0)],
+        );
+        assert_eq!(spans(&out), vec![(0, 0, 150)]);
+        // A partial overlap is cut where the items change track.
+        let out = resolve_overlaps(
+            &index,
+            &phases,
+            &config,
+            vec![
+                segment(0, 0, 200, 0),
+                Segment {
+                    start: 120,
+                    ..segment(1, 150, 250, 0)
+                },
+            ],
+        );
+        assert_eq!(spans(&out), vec![(0, 0, 150), (1, 150, 250)]);
+        // Two pieces of one track on the same line are merged.
+        let out = resolve_overlaps(
+            &index,
+            &phases,
+            &config,
+            vec![segment(0, 0, 100, 0), segment(0, 80, 150, 80)],
+        );
+        assert_eq!(spans(&out), vec![(0, 0, 150)]);
+        assert_eq!(out[0].windows, 16);
     }
 
     #[test]
