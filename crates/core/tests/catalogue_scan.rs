@@ -621,22 +621,28 @@ fn an_hour_long_recording_is_scanned_in_bounded_time() {
         let gap = rng.between(0, 80);
         items.extend(filler(7_000 + items.len() as u64, gap));
     }
+    // Four phases like a real query: phase 0 carries the slices, the others are noisier.
+    let noisier: Vec<Vec<u32>> = (0..3).map(|_| noisy(&mut rng, &items, 0.15)).collect();
+    let phases: Vec<QueryPhase<'_>> = [0_u32, 341, 683, 1024]
+        .iter()
+        .enumerate()
+        .map(|(k, &phase_samples)| QueryPhase {
+            phase_samples,
+            items: if k == 0 { &items } else { &noisier[k - 1] },
+        })
+        .collect();
     let mut calls = 0;
     let started = Instant::now();
-    let found = scan::scan(
-        &f.index,
-        &one_phase(&items),
-        &ScanConfig::default(),
-        &mut |_, _| {
-            calls += 1;
-            true
-        },
-    )
+    let found = scan::scan(&f.index, &phases, &ScanConfig::default(), &mut |_, _| {
+        calls += 1;
+        true
+    })
     .unwrap();
     let elapsed = started.elapsed();
     writeln!(
         std::io::stderr().lock(),
-        "{} items ({:.0} min), {} slices: {} segments in {elapsed:?}, {calls} progress calls",
+        "4 phases of {} items ({:.0} min), {} slices: {} segments in {elapsed:?}, {calls} progress \
+         calls",
         items.len(),
         items.len() as f64 * ITEM_SECONDS / 60.0,
         truth.len(),
