@@ -243,6 +243,11 @@ async fn hostile_and_empty_selections_are_clear_client_errors() {
         ),
         (json!({"paths": []}), 400, "no_audio_files"),
         (
+            json!({"paths": ["lib/notes.txt"]}),
+            400,
+            "extension_not_allowed",
+        ),
+        (
             json!({"directory": "lib", "limit": 0}),
             400,
             "invalid_limit",

@@ -115,8 +115,11 @@ pub fn resolve(state: &AppState, selection: &Selection) -> Result<Vec<String>, S
                 return Err(SelectionError::TooMany { limit });
             }
             let mut resolved = Vec::with_capacity(paths.len());
+            let allowed = &settings.allowed_upload_extensions;
             for requested in paths {
                 let path = resolve_under_root(&root, requested, &reserved)?;
+                // The same rule as `from-path`: only the accepted audio extensions.
+                recozik_core::media::check_extension(&path.to_string_lossy(), allowed)?;
                 let relative = path
                     .strip_prefix(&root)
                     .map_err(|_| MediaPathError::OutsideRoot)?;

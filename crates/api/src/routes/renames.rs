@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
-use recozik_auth::{Feature, check_feature};
+use recozik_auth::{Feature, Principal, check_feature};
 use recozik_core::batch::rename::{
     ConflictStrategy, EntryChoices, EntryMessage, PlannedMove, RenameOptions, UndoOutcome,
 };
@@ -102,12 +102,12 @@ fn options(state: &AppState, body: RenameBody) -> Result<(RenameOptions, bool), 
     Ok((options, body.apply))
 }
 
-/// The finished batch `job_id` and the folder its paths are relative to.
+/// The caller, the finished batch `job_id` and the folder its paths are relative to.
 async fn finished_batch(
     state: &web::Data<AppState>,
     request: &HttpRequest,
     job_id: String,
-) -> Result<(Job, PathBuf), ApiError> {
+) -> Result<(Principal, Job, PathBuf), ApiError> {
     let Authenticated(principal) = Authenticated::extract(request).await?;
     let job = accessible_job(state, &principal, job_id).await?;
     let payload = (recozik_jobs::kind::kind_of(&job.payload).as_deref() == Some("batch"))
@@ -132,7 +132,7 @@ async fn finished_batch(
             "The batch is still running: rename once it has finished",
         ));
     }
-    Ok((job, payload.base))
+    Ok((principal, job, payload.base))
 }
 
 /// Plan or apply renames from a batch
@@ -156,10 +156,9 @@ pub async fn renames(
     path: web::Path<String>,
     body: web::Json<RenameBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let (job, root) = finished_batch(&state, &request, path.into_inner()).await?;
+    let (principal, job, root) = finished_batch(&state, &request, path.into_inner()).await?;
     let (options, apply) = options(&state, body.into_inner())?;
     if apply {
-        let Authenticated(principal) = Authenticated::extract(&request).await?;
         check_feature(&principal, Feature::Rename)?;
     }
     let store = BatchStore::new(state.storage.jobs.clone());
@@ -211,8 +210,7 @@ pub async fn undo(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (job, root) = finished_batch(&state, &request, path.into_inner()).await?;
-    let Authenticated(principal) = Authenticated::extract(&request).await?;
+    let (principal, job, root) = finished_batch(&state, &request, path.into_inner()).await?;
     check_feature(&principal, Feature::Rename)?;
     let store = BatchStore::new(state.storage.jobs.clone());
     let outcome = blocking(move || undo_renames(&store, &job.id, &root)).await?;
