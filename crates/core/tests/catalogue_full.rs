@@ -1,0 +1,397 @@
+//! Mode 2 (whole-track comparison, full-track identification, duplicate detection) on
+//! synthetic items: the seeded random-walk generator of `catalogue_index.rs` (a few percent of
+//! items from a pool shared by all tracks), with planted copies, noisy copies, trims,
+//! compilations and shared sections.
+
+// Fixtures and helpers unwrap too: a failure there is a failed test.
+#![allow(clippy::unwrap_used)]
+
+use std::cell::Cell;
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::time::Instant;
+
+use recozik_core::catalogue::ITEM_SECONDS;
+use recozik_core::catalogue::full::{
+    self, FullConfig, FullError, PairClass, Side, compare, find_duplicates, identify_full,
+    items_hash,
+};
+use recozik_core::catalogue::index::{CatalogueIndex, IndexConfig, SILENCE_ITEM, TrackId};
+
+const POOL: usize = 256;
+
+/// xorshift64*: small, seeded, good enough for test data.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Self {
+        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn next_u32(&mut self) -> u32 {
+        (self.next_u64() >> 32) as u32
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
+    /// True with probability `p`.
+    fn chance(&mut self, p: f64) -> bool {
+        (self.next_u64() >> 11) as f64 / (1_u64 << 53) as f64 <= p && p > 0.0
+    }
+}
+
+/// Items shared by every track (common chords and drones).
+fn pool() -> Vec<u32> {
+    let mut rng = Rng::new(0x00C0_FFEE);
+    (0..POOL).map(|_| rng.next_u32()).collect()
+}
+
+/// One track: a random walk flipping 2–5 bits per item, 3 % pool items, and rare silence.
+fn track(rng: &mut Rng, pool: &[u32], len: usize) -> Vec<u32> {
+    let mut x = rng.next_u32();
+    (0..len)
+        .map(|_| {
+            for _ in 0..2 + rng.below(4) {
+                x ^= 1 << rng.below(32);
+            }
+            if rng.chance(0.03) {
+                pool[rng.below(pool.len())]
+            } else if rng.chance(0.003) {
+                SILENCE_ITEM
+            } else {
+                x
+            }
+        })
+        .collect()
+}
+
+fn tracks(seed: u64, n: usize) -> Vec<Vec<u32>> {
+    let mut rng = Rng::new(seed);
+    let pool = pool();
+    (0..n)
+        .map(|_| {
+            let len = 1800 + rng.below(200);
+            track(&mut rng, &pool, len)
+        })
+        .collect()
+}
+
+/// Flips each bit with probability `p`.
+fn noisy(rng: &mut Rng, items: &[u32], p: f64) -> Vec<u32> {
+    items
+        .iter()
+        .map(|&item| {
+            let mut flips = 0_u32;
+            for bit in 0..32 {
+                if rng.chance(p) {
+                    flips |= 1 << bit;
+                }
+            }
+            item ^ flips
+        })
+        .collect()
+}
+
+fn log(line: &str) {
+    writeln!(std::io::stderr().lock(), "{line}").unwrap();
+}
+
+#[test]
+fn identical_copies_are_exact_and_same() {
+    let t = tracks(1, 1).remove(0);
+    let copy = t.clone();
+    assert_eq!(items_hash(&t), items_hash(&copy));
+    let c = compare(&t, &copy, &FullConfig::default());
+    assert_eq!(c.class, Some(PairClass::Same));
+    assert!((c.score - 1.0).abs() < 1e-12, "{}", c.score);
+    assert_eq!(c.offset_items, 0);
+    assert!(c.coverage_a > 0.99 && c.coverage_b > 0.99, "{c:?}");
+}
+
+#[test]
+fn a_noisy_copy_is_same_with_a_high_score() {
+    let t = tracks(2, 1).remove(0);
+    let mut rng = Rng::new(7);
+    let copy = noisy(&mut rng, &t, 0.05);
+    assert_ne!(items_hash(&t), items_hash(&copy));
+    let c = compare(&t, &copy, &FullConfig::default());
+    log(&format!(
+        "5 % flips: score {:.3}, bit errors {:.2}, coverage {:.3}/{:.3}",
+        c.score, c.bit_errors, c.coverage_a, c.coverage_b
+    ));
+    assert_eq!(c.class, Some(PairClass::Same));
+    assert!(c.score > 0.85, "{}", c.score);
+    assert_eq!(c.offset_items, 0);
+}
+
+#[test]
+fn a_trimmed_version_is_contained_at_its_offset() {
+    let t = tracks(3, 1).remove(0);
+    let cut = t.len() * 3 / 10;
+    let trimmed = t[cut..].to_vec();
+    let c = compare(&t, &trimmed, &FullConfig::default());
+    assert_eq!(c.class, Some(PairClass::Contains));
+    assert_eq!(c.container, Some(Side::A));
+    assert_eq!(c.offset_items, cut as i64);
+    assert!((c.offset_s - cut as f64 * ITEM_SECONDS).abs() < 1e-9);
+    assert!(c.coverage_b > 0.99, "{c:?}");
+    assert!((c.coverage_a - 0.7).abs() < 0.02, "{c:?}");
+    assert_eq!(c.sections.len(), 1);
+    assert_eq!(c.sections[0].a_start as usize, cut);
+    assert_eq!(c.sections[0].b_start, 0);
+    // The other way round: side B contains side A, offset negated.
+    let back = compare(&trimmed, &t, &FullConfig::default());
+    assert_eq!(back.class, Some(PairClass::Contains));
+    assert_eq!(back.container, Some(Side::B));
+    assert_eq!(back.offset_items, -(cut as i64));
+}
+
+#[test]
+fn a_compilation_contains_both_tracks() {
+    let ts = tracks(4, 2);
+    let compilation = [ts[0].clone(), ts[1].clone()].concat();
+    for (k, part) in ts.iter().enumerate() {
+        let c = compare(&compilation, part, &FullConfig::default());
+        let at = if k == 0 { 0 } else { ts[0].len() };
+        assert_eq!(c.class, Some(PairClass::Contains), "{c:?}");
+        assert_eq!(c.container, Some(Side::A));
+        assert_eq!(c.offset_items, at as i64);
+        assert!((c.score - 1.0).abs() < 1e-12);
+        assert!(c.coverage_b > 0.99);
+        assert!(c.coverage_a > 0.4 && c.coverage_a < 0.6, "{c:?}");
+        let s = c.sections.iter().max_by_key(|s| s.items).unwrap();
+        assert_eq!(s.a_start as usize, at);
+    }
+}
+
+#[test]
+fn a_shared_section_is_an_overlap_and_unrelated_tracks_are_not_paired() {
+    let ts = tracks(5, 3);
+    let (first, mut second) = (ts[0].clone(), ts[1].clone());
+    let shared = first.len() / 5;
+    second[600..600 + shared].copy_from_slice(&first[200..200 + shared]);
+    let c = compare(&first, &second, &FullConfig::default());
+    log(&format!(
+        "shared {shared} items: class {:?}, score {:.3}, sections {:?}",
+        c.class, c.score, c.sections
+    ));
+    assert_eq!(c.class, Some(PairClass::Overlap));
+    assert_eq!(c.offset_items, 200 - 600);
+    let section = c.sections.iter().max_by_key(|s| s.items).unwrap();
+    assert!(
+        section.a_start.abs_diff(200) <= 3 && section.b_start.abs_diff(600) <= 3,
+        "{section:?}"
+    );
+    assert!(section.items.abs_diff(shared as u32) <= 6, "{section:?}");
+
+    let unrelated = compare(&ts[0], &ts[2], &FullConfig::default());
+    assert_eq!(unrelated.class, None, "{unrelated:?}");
+    assert!(unrelated.sections.is_empty());
+    assert!(unrelated.score < 0.1);
+}
+
+#[test]
+fn hostile_inputs_do_not_panic() {
+    let t = tracks(6, 1).remove(0);
+    let config = FullConfig::default();
+    let silence = vec![SILENCE_ITEM; 500];
+    let max = vec![u32::MAX; 500];
+    let zeros = vec![0_u32; 500];
+    let inputs: [&[u32]; 7] = [&[], &t[..1], &t[..5], &silence, &max, &zeros, &t];
+    for a in inputs {
+        for b in inputs {
+            let c = compare(a, b, &config);
+            assert!((0.0..=1.0).contains(&c.score), "{c:?}");
+            assert!(c.coverage_a <= 1.0 && c.coverage_b <= 1.0);
+        }
+    }
+    // Repetitive audio is not "the same" as a different repetitive track.
+    assert_eq!(compare(&max, &t, &config).class, None);
+    let odd = FullConfig {
+        max_offset_items: u32::MAX,
+        max_items: 3,
+        max_alignments: 0,
+        max_term_repeats: 0,
+        min_section_items: 0,
+        section_max_bit_errors: f64::NAN,
+        gate_fraction: f64::NAN,
+        ..config
+    };
+    let c = compare(&t, &t, &odd);
+    assert_eq!(c.len_a, 3);
+    let idx =
+        CatalogueIndex::from_tracks(IndexConfig::default(), [&t[..], &silence, &max]).unwrap();
+    for q in inputs {
+        let found = identify_full(&idx, q, &config).unwrap();
+        assert!(found.len() <= config.max_candidates);
+    }
+    assert!(matches!(
+        identify_full(
+            &idx,
+            &t,
+            &FullConfig {
+                max_items: 10,
+                ..config
+            }
+        ),
+        Err(FullError::QueryTooLong { .. })
+    ));
+    assert!(matches!(
+        identify_full(
+            &idx,
+            &t,
+            &FullConfig {
+                window_items: 0,
+                ..config
+            }
+        ),
+        Err(FullError::InvalidConfig(_))
+    ));
+    let empty = CatalogueIndex::empty(IndexConfig::default()).unwrap();
+    assert!(
+        find_duplicates(&empty, &config, &|_, _| true)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Appends a track and returns its id.
+fn add(all: &mut Vec<Vec<u32>>, items: Vec<u32>) -> u32 {
+    all.push(items);
+    (all.len() - 1) as u32
+}
+
+/// 90 tracks and 10 planted variants; returns the index and the expected pairs.
+fn planted() -> (CatalogueIndex, BTreeSet<(u32, u32, PairClass)>) {
+    let mut all = tracks(8, 90);
+    let mut rng = Rng::new(99);
+    let pool = pool();
+    let mut expected = BTreeSet::new();
+    for base in [0_u32, 1] {
+        let items = all[base as usize].clone();
+        let id = add(&mut all, items);
+        expected.insert((base, id, PairClass::Same));
+    }
+    for base in [2_u32, 3] {
+        let items = noisy(&mut rng, &all[base as usize], 0.05);
+        let id = add(&mut all, items);
+        expected.insert((base, id, PairClass::Same));
+    }
+    for base in [4_u32, 5] {
+        let t = &all[base as usize];
+        let items = t[t.len() * 3 / 10..].to_vec();
+        let id = add(&mut all, items);
+        expected.insert((base, id, PairClass::Contains));
+    }
+    for (x, y) in [(6_u32, 7_u32), (8, 9)] {
+        let items = [all[x as usize].clone(), all[y as usize].clone()].concat();
+        let id = add(&mut all, items);
+        expected.insert((x, id, PairClass::Contains));
+        expected.insert((y, id, PairClass::Contains));
+    }
+    for base in [10_u32, 11] {
+        let mut items = track(&mut rng, &pool, 1900);
+        let src = &all[base as usize];
+        let n = src.len() / 5;
+        items[1000..1000 + n].copy_from_slice(&src[300..300 + n]);
+        let id = add(&mut all, items);
+        expected.insert((base, id, PairClass::Overlap));
+    }
+    let mut index =
+        CatalogueIndex::from_tracks(IndexConfig::default(), all.iter().map(Vec::as_slice)).unwrap();
+    // A deleted copy of track 12 must not be paired.
+    let gone = index.insert(&all[12]).unwrap();
+    index.delete(gone).unwrap();
+    (index, expected)
+}
+
+#[test]
+fn find_duplicates_finds_every_planted_variant_and_nothing_else() {
+    let (index, expected) = planted();
+    assert_eq!(index.live_track_count(), 100);
+    let started = Instant::now();
+    let calls = Cell::new(0_u32);
+    let pairs = find_duplicates(&index, &FullConfig::default(), &|done, total| {
+        calls.set(calls.get() + 1);
+        assert!(done <= total);
+        true
+    })
+    .unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(calls.get(), 101);
+    let found: BTreeSet<(u32, u32, PairClass)> =
+        pairs.iter().map(|p| (p.a.0, p.b.0, p.class)).collect();
+    let hits = found.intersection(&expected).count();
+    let precision = hits as f64 / found.len().max(1) as f64;
+    let recall = hits as f64 / expected.len() as f64;
+    log(&format!(
+        "find_duplicates over 100 tracks: {} pairs, precision {precision:.3}, recall {recall:.3}, {elapsed:?}",
+        found.len()
+    ));
+    for p in &pairs {
+        log(&format!(
+            "  {} {} {:?} exact {} score {:.3} offset {} cov {:.2}/{:.2}",
+            p.a,
+            p.b,
+            p.class,
+            p.exact,
+            p.comparison.score,
+            p.comparison.offset_items,
+            p.comparison.coverage_a,
+            p.comparison.coverage_b
+        ));
+    }
+    assert_eq!(found, expected);
+    assert!(pairs.iter().all(|p| p.a < p.b));
+    assert_eq!(pairs.iter().filter(|p| p.exact).count(), 2);
+    // The trimmed copies are found at their cut.
+    for p in pairs.iter().filter(|p| p.a.0 == 4 || p.a.0 == 5) {
+        let base = index.track_items(p.a).unwrap();
+        assert_eq!(p.comparison.offset_items, (base.len() * 3 / 10) as i64);
+        assert_eq!(p.comparison.container, Some(Side::A));
+    }
+}
+
+#[test]
+fn identify_full_names_the_original_of_a_noisy_copy() {
+    let (index, _) = planted();
+    let mut rng = Rng::new(5);
+    let original = index.track_items(TrackId(20)).unwrap();
+    let query = noisy(&mut rng, original, 0.05);
+    let started = Instant::now();
+    let found = identify_full(&index, &query, &FullConfig::default()).unwrap();
+    log(&format!("identify_full: {:?}", started.elapsed()));
+    assert_eq!(found[0].track, TrackId(20));
+    assert_eq!(found[0].comparison.class, Some(PairClass::Same));
+    assert!(!found[0].exact);
+    assert_eq!(found.len(), 1);
+    let exact = identify_full(&index, original, &FullConfig::default()).unwrap();
+    assert!(exact[0].exact);
+}
+
+#[test]
+fn cancellation_stops_between_tracks() {
+    let (index, _) = planted();
+    let calls = Cell::new(0_u32);
+    let result = full::find_duplicates(&index, &FullConfig::default(), &|done, _| {
+        calls.set(calls.get() + 1);
+        done < 5
+    });
+    assert_eq!(
+        result,
+        Err(FullError::Cancelled {
+            done: 5,
+            total: 100
+        })
+    );
+    assert_eq!(calls.get(), 6);
+}
