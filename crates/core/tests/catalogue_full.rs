@@ -395,3 +395,51 @@ fn cancellation_stops_between_tracks() {
     );
     assert_eq!(calls.get(), 6);
 }
+
+#[test]
+fn an_edit_with_a_cut_middle_shows_both_sections() {
+    let t = tracks(11, 1).remove(0);
+    // Items 700..1100 cut out: two sections at two offsets.
+    let edit = [&t[..700], &t[1100..]].concat();
+    let c = compare(&t, &edit, &FullConfig::default());
+    log(&format!("cut edit: {:?} {:?}", c.class, c.sections));
+    assert_eq!(c.class, Some(PairClass::Contains));
+    assert_eq!(c.container, Some(Side::A));
+    assert!(c.coverage_b > 0.98, "{c:?}");
+    let mut offsets: Vec<i64> = c.sections.iter().map(|s| s.offset_items).collect();
+    offsets.sort_unstable();
+    assert_eq!(offsets, vec![0, 400]);
+    for (s, a_start) in c.sections.iter().zip([0_u32, 1100]) {
+        assert!(s.a_start.abs_diff(a_start) <= 3, "{s:?}");
+    }
+}
+
+#[test]
+fn padding_keeps_a_copy_the_same_at_a_shifted_offset() {
+    let t = tracks(12, 1).remove(0);
+    let mut rng = Rng::new(3);
+    let padded = [vec![SILENCE_ITEM; 5], noisy(&mut rng, &t, 0.03)].concat();
+    let c = compare(&t, &padded, &FullConfig::default());
+    assert_eq!(c.class, Some(PairClass::Same));
+    assert_eq!(c.offset_items, -5);
+}
+
+#[test]
+fn identify_full_finds_both_parts_of_a_compilation() {
+    let (index, _) = planted();
+    let parts = [
+        index.track_items(TrackId(30)).unwrap(),
+        index.track_items(TrackId(31)).unwrap(),
+    ];
+    let query = parts.concat();
+    let found = identify_full(&index, &query, &FullConfig::default()).unwrap();
+    let mut tracks: Vec<u32> = found.iter().map(|m| m.track.0).collect();
+    tracks.sort_unstable();
+    assert_eq!(tracks, vec![30, 31]);
+    for m in &found {
+        assert_eq!(m.comparison.class, Some(PairClass::Contains));
+        assert_eq!(m.comparison.container, Some(Side::A));
+        let at = if m.track.0 == 30 { 0 } else { parts[0].len() };
+        assert_eq!(m.comparison.offset_items, at as i64);
+    }
+}

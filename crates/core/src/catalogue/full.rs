@@ -529,8 +529,11 @@ fn pick_sections(
         for (k, &e) in smooth.iter().chain([&f64::INFINITY]).enumerate() {
             match (e < config.section_max_bit_errors, start) {
                 (true, None) => start = Some(k),
-                (false, Some(s)) => {
+                (false, Some(run_start)) => {
                     start = None;
+                    // Smoothing blurs a boundary by a few items: trim mismatching items off
+                    // both ends of the run.
+                    let (s, k) = trim_run(&raw, run_start, k, config.section_max_bit_errors);
                     if k - s < config.min_section_items.max(1) as usize {
                         continue;
                     }
@@ -578,6 +581,17 @@ fn pick_sections(
     }
     kept.sort_by_key(|s| (s.a_start, s.b_start));
     kept
+}
+
+/// The run `s..k` without the leading and trailing items whose own bit errors reach `max`.
+fn trim_run(raw: &[f64], mut s: usize, mut k: usize, max: f64) -> (usize, usize) {
+    while s < k && raw.get(s).is_none_or(|&e| e >= max) {
+        s += 1;
+    }
+    while k > s && raw.get(k - 1).is_none_or(|&e| e >= max) {
+        k -= 1;
+    }
+    (s, k)
 }
 
 /// Total length of a union of half-open ranges.
