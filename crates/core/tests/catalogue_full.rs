@@ -443,3 +443,72 @@ fn identify_full_finds_both_parts_of_a_compilation() {
         assert_eq!(m.comparison.offset_items, at as i64);
     }
 }
+
+/// Cost per track at a larger scale; run with
+/// `cargo test --release -p recozik_core --test catalogue_full -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement: 2000 tracks, run in release"]
+fn find_duplicates_cost_per_track() {
+    let mut all = tracks(21, 2000);
+    let mut rng = Rng::new(4);
+    let mut expected = BTreeSet::new();
+    for base in 0..20_u32 {
+        let items = noisy(&mut rng, &all[base as usize], 0.05);
+        let id = add(&mut all, items);
+        expected.insert((base, id));
+    }
+    let index =
+        CatalogueIndex::from_tracks(IndexConfig::default(), all.iter().map(Vec::as_slice)).unwrap();
+    let started = Instant::now();
+    let pairs = find_duplicates(&index, &FullConfig::default(), &|_, _| true).unwrap();
+    let elapsed = started.elapsed();
+    let found: BTreeSet<(u32, u32)> = pairs.iter().map(|p| (p.a.0, p.b.0)).collect();
+    let hits = found.intersection(&expected).count();
+    log(&format!(
+        "{} tracks: {elapsed:?}, {:.2} ms per track, {} pairs, precision {:.3}, recall {:.3}",
+        all.len(),
+        elapsed.as_secs_f64() * 1e3 / all.len() as f64,
+        found.len(),
+        hits as f64 / found.len().max(1) as f64,
+        hits as f64 / expected.len() as f64
+    ));
+    assert_eq!(found, expected);
+}
+
+#[test]
+fn a_random_hostile_sweep_never_panics() {
+    let mut rng = Rng::new(77);
+    let base = tracks(31, 1).remove(0);
+    let config = FullConfig::default();
+    for _ in 0..300 {
+        let pick = |rng: &mut Rng| -> Vec<u32> {
+            let len = rng.below(300);
+            match rng.below(4) {
+                0 => (0..len).map(|_| rng.next_u32()).collect(),
+                1 => (0..len)
+                    .map(|_| [0, u32::MAX, SILENCE_ITEM][rng.below(3)])
+                    .collect(),
+                2 => {
+                    let from = rng.below(base.len());
+                    base[from..(from + len).min(base.len())].to_vec()
+                }
+                _ => vec![rng.next_u32(); len],
+            }
+        };
+        let (a, b) = (pick(&mut rng), pick(&mut rng));
+        let c = compare(&a, &b, &config);
+        assert!((0.0..=1.0).contains(&c.score), "{c:?}");
+        assert!(c.sections.iter().all(|s| {
+            (s.a_start + s.items) as usize <= a.len() && (s.b_start + s.items) as usize <= b.len()
+        }));
+    }
+    let mut index =
+        CatalogueIndex::from_tracks(IndexConfig::default(), [&base[..], &base[..]]).unwrap();
+    index.delete(TrackId(0)).unwrap();
+    index.delete(TrackId(1)).unwrap();
+    assert!(
+        find_duplicates(&index, &config, &|_, _| true)
+            .unwrap()
+            .is_empty()
+    );
+}
