@@ -132,15 +132,7 @@ async fn uploaded_files_are_one_batch_and_their_folder_goes_with_the_job() {
         "{refused}"
     );
     // The job's cleanup removed its folder.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !uploads(&server).is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{:?}",
-            uploads(&server)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until_empty(&server.upload_dir(), Duration::from_secs(10)).await;
     server.stop().await;
 }
 

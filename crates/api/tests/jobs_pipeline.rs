@@ -96,10 +96,7 @@ async fn upload_then_follow_the_job_to_completed_over_the_websocket() {
         messages.ends_with(&streamed),
         "socket {streamed:?} vs stored {messages:?}"
     );
-    assert!(
-        files_in(&server.upload_dir()).is_empty(),
-        "upload left behind"
-    );
+    wait_until_empty(&server.upload_dir(), Duration::from_secs(10)).await;
     server.stop().await;
 }
 
@@ -157,7 +154,7 @@ async fn bad_audio_fails_the_job_with_a_clear_error_and_no_path() {
         assert!(!ws.frames.iter().any(|f| f["type"] == "result"));
     }
     assert_eq!(fakes.acoustid_calls().await, 0);
-    assert!(files_in(&server.upload_dir()).is_empty());
+    wait_until_empty(&server.upload_dir(), Duration::from_secs(10)).await;
     server.stop().await;
 }
 
@@ -184,7 +181,7 @@ async fn acoustid_down_fails_the_job() {
     let error = job["error"].as_str().unwrap();
     assert!(error.contains("AcoustID"), "{error}");
     assert!(fakes.acoustid_calls().await >= 1);
-    assert!(files_in(&server.upload_dir()).is_empty());
+    wait_until_empty(&server.upload_dir(), Duration::from_secs(10)).await;
     server.stop().await;
 }
 

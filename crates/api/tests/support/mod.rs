@@ -46,6 +46,24 @@ pub fn fixture_bytes(name: &str) -> Vec<u8> {
     std::fs::read(fixture(name)).unwrap()
 }
 
+/// Waits until `dir` holds nothing (a job deletes its upload just after recording its
+/// outcome), failing the test after `timeout`.
+pub async fn wait_until_empty(dir: &Path, timeout: std::time::Duration) {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let left = files_in(dir);
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "left behind in {}: {left:?}",
+            dir.display()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// Files left in a folder.
 pub fn files_in(dir: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(dir)
