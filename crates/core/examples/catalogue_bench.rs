@@ -20,8 +20,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+// The same synthetic items as the catalogue tests.
+#[path = "../tests/catalogue_support/mod.rs"]
+mod catalogue_support;
+
+use catalogue_support::{Rng, noisy, pool, track, tracks};
 use recozik_core::FingerprintOptions;
-use recozik_core::catalogue::index::{CatalogueIndex, IndexBuilder, IndexConfig, SILENCE_ITEM};
+use recozik_core::catalogue::index::{CatalogueIndex, IndexBuilder, IndexConfig};
 use recozik_core::catalogue::raw::{self, QUERY_PHASES};
 use recozik_core::catalogue::scan::{self, ScanConfig};
 use recozik_core::catalogue::snippet::{self, QueryPhase, SnippetConfig};
@@ -29,7 +34,6 @@ use recozik_core::catalogue::{ITEM_SECONDS, SAMPLE_RATE};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
-const POOL: usize = 256;
 /// 10 s of items.
 const QUERY_ITEMS: usize = 81;
 const QUERIES: usize = 2000;
@@ -37,83 +41,6 @@ const WARMUP: usize = 200;
 const QUERY_NOISE: f64 = 0.05;
 const E2E_RUNS: usize = 20;
 const INDEXING_RUNS: usize = 5;
-
-/// xorshift64*: small, seeded, good enough for benchmark data.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn next_u32(&mut self) -> u32 {
-        (self.next_u64() >> 32) as u32
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-
-    fn chance(&mut self, p: f64) -> bool {
-        (self.next_u64() >> 11) as f64 / (1_u64 << 53) as f64 <= p && p > 0.0
-    }
-}
-
-fn pool() -> Vec<u32> {
-    let mut rng = Rng::new(0x00C0_FFEE);
-    (0..POOL).map(|_| rng.next_u32()).collect()
-}
-
-fn track(rng: &mut Rng, pool: &[u32], len: usize) -> Vec<u32> {
-    let mut x = rng.next_u32();
-    (0..len)
-        .map(|_| {
-            for _ in 0..2 + rng.below(4) {
-                x ^= 1 << rng.below(32);
-            }
-            if rng.chance(0.03) {
-                pool[rng.below(pool.len())]
-            } else if rng.chance(0.003) {
-                SILENCE_ITEM
-            } else {
-                x
-            }
-        })
-        .collect()
-}
-
-fn tracks(seed: u64, n: usize) -> Vec<Vec<u32>> {
-    let mut rng = Rng::new(seed);
-    let pool = pool();
-    (0..n)
-        .map(|_| {
-            let len = 1800 + rng.below(200);
-            track(&mut rng, &pool, len)
-        })
-        .collect()
-}
-
-fn noisy(rng: &mut Rng, items: &[u32], p: f64) -> Vec<u32> {
-    items
-        .iter()
-        .map(|&item| {
-            let mut flips = 0_u32;
-            for bit in 0..32 {
-                if rng.chance(p) {
-                    flips |= 1 << bit;
-                }
-            }
-            item ^ flips
-        })
-        .collect()
-}
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
