@@ -27,6 +27,7 @@ use std::collections::{HashMap, HashSet};
 use sha2::{Digest, Sha256};
 
 use super::ITEM_SECONDS;
+use super::align::{box_smooth, diversity, penalise_repetition};
 use super::index::{CatalogueIndex, DEFAULT_TERM_MASK, SILENCE_ITEM, TrackId};
 use super::snippet::{self, Confidence, SnippetConfig, SnippetError};
 
@@ -460,10 +461,7 @@ fn align(a: &[u32], b: &[u32], o: i64, config: &FullConfig) -> Option<Alignment>
     let bit_errors = errors as f64 / n as f64;
     let coverage = n as f64 / a.len().min(b.len()) as f64;
     let diversity = diversity(wa).min(diversity(wb));
-    let mut score = (coverage * (1.0 - bit_errors / 16.0)).max(0.0);
-    if diversity < 1.0 {
-        score = score.powf(8.0 - 7.0 * diversity);
-    }
+    let mut score = penalise_repetition((coverage * (1.0 - bit_errors / 16.0)).max(0.0), diversity);
     let gate = (config.gate_fraction * n as f64).max(f64::from(config.min_offset_votes.min(3)));
     if f64::from(votes) < gate.min(n as f64) {
         score = 0.0;
@@ -478,26 +476,6 @@ fn align(a: &[u32], b: &[u32], o: i64, config: &FullConfig) -> Option<Alignment>
         diversity,
         score,
     })
-}
-
-/// compare2's diversity: `min(1, (distinct 14-bit prefixes + 10) / len + 0.5)`.
-fn diversity(items: &[u32]) -> f64 {
-    if items.is_empty() {
-        return 1.0;
-    }
-    let mut seen = vec![0_u64; 256];
-    let mut distinct = 0_u32;
-    for &item in items {
-        let prefix = (item >> 18) as usize;
-        if let Some(word) = seen.get_mut(prefix / 64) {
-            let bit = 1 << (prefix % 64);
-            if *word & bit == 0 {
-                *word |= bit;
-                distinct += 1;
-            }
-        }
-    }
-    ((f64::from(distinct) + 10.0) / items.len() as f64 + 0.5).min(1.0)
 }
 
 /// Matching runs of every gated alignment, longest first, dropping those mostly inside a run
@@ -613,26 +591,6 @@ fn union_length(ranges: &mut [(u32, u32)]) -> u64 {
         total += u64::from(ce.saturating_sub(cs));
     }
     total
-}
-
-/// A moving mean over `±radius`, averaging only the samples inside the array at the edges.
-fn box_smooth(values: &[f64], radius: usize) -> Vec<f64> {
-    let mut prefix = Vec::with_capacity(values.len() + 1);
-    prefix.push(0.0);
-    let mut sum = 0.0;
-    for &v in values {
-        sum += v;
-        prefix.push(sum);
-    }
-    (0..values.len())
-        .map(|i| {
-            let from = i.saturating_sub(radius);
-            let to = (i + radius + 1).min(values.len());
-            let total =
-                prefix.get(to).copied().unwrap_or(0.0) - prefix.get(from).copied().unwrap_or(0.0);
-            total / (to - from) as f64
-        })
-        .collect()
 }
 
 /// A catalogue track found for a whole-file query (`a` = the query, `b` = the track).

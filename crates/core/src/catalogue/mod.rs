@@ -10,6 +10,7 @@ pub const ITEM_HOP_SAMPLES: u32 = 1_365;
 /// Seconds between consecutive items (≈ 0.12381 s).
 pub const ITEM_SECONDS: f64 = ITEM_HOP_SAMPLES as f64 / SAMPLE_RATE as f64;
 
+mod align;
 pub mod calibrate;
 pub mod full;
 pub mod index;

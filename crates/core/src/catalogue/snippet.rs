@@ -17,6 +17,7 @@
 //! caller's decision. Queries over `max_query_items` are refused: long files belong to the
 //! scan mode, which this module does not do.
 
+use super::align::{box_smooth, diversity, penalise_repetition};
 use super::index::{CatalogueIndex, TrackId};
 
 pub use super::{ITEM_HOP_SAMPLES as HOP_SAMPLES, ITEM_SECONDS, SAMPLE_RATE};
@@ -488,37 +489,14 @@ fn verify(query: &[u32], items: &[u32], offset: i64, need: usize) -> Option<Veri
         .map(|(a, b)| u64::from((a ^ b).count_ones()))
         .sum();
     let bit_errors = errors as f64 / n as f64;
-    let mut score = (1.0 - bit_errors / 16.0).max(0.0);
     let diversity = diversity(q).min(diversity(t));
-    if diversity < 1.0 {
-        score = score.powf(8.0 - 7.0 * diversity);
-    }
+    let score = penalise_repetition((1.0 - bit_errors / 16.0).max(0.0), diversity);
     Some(Verified {
         overlap: n,
         bit_errors,
         score,
         diversity,
     })
-}
-
-/// compare2's diversity of a window: `min(1, (distinct 14-bit prefixes + 10) / len + 0.5)`.
-fn diversity(items: &[u32]) -> f64 {
-    if items.is_empty() {
-        return 1.0;
-    }
-    let mut seen = [0_u64; 256];
-    let mut distinct = 0_u32;
-    for &item in items {
-        let prefix = (item >> 18) as usize;
-        if let Some(word) = seen.get_mut(prefix / 64) {
-            let bit = 1 << (prefix % 64);
-            if *word & bit == 0 {
-                *word |= bit;
-                distinct += 1;
-            }
-        }
-    }
-    ((f64::from(distinct) + 10.0) / items.len() as f64 + 0.5).min(1.0)
 }
 
 /// The longest run of the alignment at `offset` whose bit errors, smoothed by three box
@@ -562,26 +540,6 @@ fn matched_span(query: &[u32], items: &[u32], offset: i64, phase_samples: u32) -
         position_s: f64::from(track_item) * ITEM_SECONDS,
         duration_s: best_len as f64 * ITEM_SECONDS,
     }
-}
-
-/// A moving mean over `±radius`, averaging only the samples inside the array at the edges.
-fn box_smooth(values: &[f64], radius: usize) -> Vec<f64> {
-    let mut prefix = Vec::with_capacity(values.len() + 1);
-    prefix.push(0.0);
-    let mut sum = 0.0;
-    for &v in values {
-        sum += v;
-        prefix.push(sum);
-    }
-    (0..values.len())
-        .map(|i| {
-            let from = i.saturating_sub(radius);
-            let to = (i + radius + 1).min(values.len());
-            let total =
-                prefix.get(to).copied().unwrap_or(0.0) - prefix.get(from).copied().unwrap_or(0.0);
-            total / (to - from) as f64
-        })
-        .collect()
 }
 
 #[cfg(test)]
