@@ -33,15 +33,13 @@ fn part(name: &str, bytes: Vec<u8>, kind: &str) -> reqwest::multipart::Part {
 }
 
 async fn send(base: &str, token: &str, form: reqwest::multipart::Form) -> (u16, Value) {
-    let response = client()
-        .post(format!("{base}/identify/batch/upload"))
-        .header("X-API-Token", token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    answer(
+        client()
+            .post(format!("{base}/identify/batch/upload"))
+            .multipart(form),
+        token,
+    )
+    .await
 }
 
 /// Everything under the upload folder (files and folders).

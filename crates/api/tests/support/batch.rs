@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use super::{ADMIN_PASSWORD, ADMIN_TOKEN, MBID, client, fixture};
+use super::{ADMIN_PASSWORD, ADMIN_TOKEN, MBID, answer, client, fixture};
 
 /// One request the fake AcoustID received.
 #[derive(Debug, Clone)]
@@ -288,15 +288,7 @@ pub fn batch_server_vars(
 
 /// `POST {url}` with a JSON body and a token; returns status and JSON body.
 pub async fn post_json(url: &str, token: &str, body: &Value) -> (u16, Value) {
-    let response = client()
-        .post(url)
-        .header("X-API-Token", token)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    answer(client().post(url).json(body), token).await
 }
 
 /// `POST {base}/identify/batch`.
@@ -316,14 +308,7 @@ pub async fn submit_batch(base: &str, token: &str, body: &Value, files: usize) -
 
 /// `DELETE {url}` with a token; returns status and JSON body.
 pub async fn delete_json(url: &str, token: &str) -> (u16, Value) {
-    let response = client()
-        .delete(url)
-        .header("X-API-Token", token)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    answer(client().delete(url), token).await
 }
 
 /// `GET url` with a token; returns status, content type and text.

@@ -40,17 +40,23 @@ pub fn file_form(
     reqwest::multipart::Form::new().part("file", part)
 }
 
-/// `POST /identify/upload` with a token; returns status and JSON body.
-pub async fn upload(base: &str, token: &str, form: reqwest::multipart::Form) -> (u16, Value) {
-    let response = client()
-        .post(format!("{base}/identify/upload"))
-        .header("X-API-Token", token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+/// Sends `request` with the API token `token`; returns status and JSON body (`null` when the
+/// body is not JSON).
+pub async fn answer(request: reqwest::RequestBuilder, token: &str) -> (u16, Value) {
+    let response = request.header("X-API-Token", token).send().await.unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// `POST /identify/upload` with a token; returns status and JSON body.
+pub async fn upload(base: &str, token: &str, form: reqwest::multipart::Form) -> (u16, Value) {
+    answer(
+        client()
+            .post(format!("{base}/identify/upload"))
+            .multipart(form),
+        token,
+    )
+    .await
 }
 
 /// Uploads the tagged MP3 fixture with `token`, expecting a queued job; returns its id.
@@ -68,14 +74,7 @@ pub async fn upload_fixture(base: &str, token: &str) -> String {
 
 /// `GET url` with a token; returns status and JSON body.
 pub async fn get_json(url: &str, token: &str) -> (u16, Value) {
-    let response = client()
-        .get(url)
-        .header("X-API-Token", token)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    answer(client().get(url), token).await
 }
 
 /// Polls `GET /jobs/{id}` until `done` holds for the job (or panics after `timeout`).
