@@ -261,6 +261,35 @@ pub fn sample_library(media: &Path) {
     std::os::unix::fs::symlink(media.join("lib/01 first.mp3"), lib.join("08 link.mp3")).unwrap();
 }
 
+/// Checks a rename dry run of [`sample_library`]'s `lib/`: the tagged files get the fake's
+/// `Artiste - Chanson` names, the broken file is skipped with its reason, nothing moved.
+pub fn check_sample_dry_run(plan: &Value, media: &Path) {
+    assert_eq!(plan["applied"], false, "{plan}");
+    let targets: Vec<&str> = plan["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["target"].as_str().unwrap())
+        .collect();
+    assert!(targets.contains(&"lib/Artiste - Chanson.mp3"), "{plan}");
+    assert!(targets.contains(&"lib/Artiste - Chanson.flac"), "{plan}");
+    assert!(
+        plan["skipped"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("07 broken.mp3")),
+        "the failed file is skipped with its reason: {plan}"
+    );
+    assert!(
+        media.join("lib/01 first.mp3").is_file(),
+        "a dry run moves nothing"
+    );
+}
+
 /// `RECOZIK_WEB_*` settings (without the prefix) of a `recozik-web` running batches on
 /// `media` against the fake AcoustID at `acoustid_endpoint`: MusicBrainz, the cache and the
 /// rate limits off, one worker, a 5 s lease; then `extra`.
